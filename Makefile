@@ -1,0 +1,55 @@
+# Set-up is automatic: every target that runs code depends on the venv stamp, which (re)installs the
+# package with the exact pins of requirements.lock whenever pyproject.toml or the lock file changes.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stg-installed
+EXP ?= smoke
+SWEEP ?= table8_attention
+ARGS ?=
+DEMO_DIR ?= runs/demo
+BENCH_DIR ?= bench_results
+
+.PHONY: install test lint format train sweep bench demo data eval clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest -q
+
+train: $(STAMP)
+	$(BIN)/stg fit --config configs/defaults.yaml --config experiments/$(EXP).yaml $(ARGS)
+
+sweep: $(STAMP)
+	$(BIN)/stg sweep experiments/sweeps/$(SWEEP).yaml $(ARGS)
+
+bench: $(STAMP)
+	mkdir -p $(BENCH_DIR)
+	$(BIN)/python benchmarks/bench_model.py --out $(BENCH_DIR)/model.json
+	$(BIN)/python benchmarks/bench_data.py --out $(BENCH_DIR)/data.json
+	$(BIN)/python benchmarks/bench_eval.py --out $(BENCH_DIR)/eval.json
+
+data: $(STAMP)
+	$(BIN)/stg prepare --config configs/data/prepare.yaml $(ARGS)
+
+eval: $(STAMP)
+	$(BIN)/stg eval --config configs/eval/$(or $(DATASET),gyt).yaml --ckpt $(CKPT) $(ARGS)
+
+demo: $(STAMP)
+	$(BIN)/stg demo --out $(DEMO_DIR) $(ARGS)
+
+clean:
+	rm -rf runs reports bench_results lightning_logs wandb .pytest_cache .ruff_cache

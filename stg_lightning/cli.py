@@ -1,0 +1,114 @@
+"""`stg` command line: Lightning's fit/validate/test/predict plus the project's tools (prepare, synth, eval, ...).
+
+`stg fit --config configs/defaults.yaml --config experiments/clip_finetune.yaml --model.loss.margin=0.01`
+composes config files left to right (OmegaConf interpolation allowed) and then command-line overrides.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning import LightningDataModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+
+from stg_lightning.errors import StgUserError
+from stg_lightning.lit_module import GroundingModule
+
+# Tools that are not Lightning subcommands: name → "module:function" taking argv and returning an exit code.
+TOOLS = {
+    "prepare": "stg_lightning.data.prepare:main",
+    "synth": "stg_lightning.synth.cli:main",
+    "eval": "stg_lightning.eval.cli:main",
+    "sweep": "stg_lightning.sweep:main",
+    "pretrain": "stg_lightning.pretrain.cli:main",
+    "demo": "stg_lightning.demo:main",
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Run identity and logging: where the run writes and how it lines up with others in W&B."""
+
+    name: str = "default"
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    output_dir: str = "runs"
+    wandb: bool = True
+    wandb_project: str = "stg-lightning"
+    checkpoint_every_n_steps: int | None = None
+
+
+def build_loggers(exp: ExperimentConfig) -> list[Logger]:
+    """A CSV logger always; W&B too when enabled, offline unless WANDB_MODE says otherwise."""
+    save_dir = Path(exp.output_dir)
+    loggers: list[Logger] = [CSVLogger(save_dir=save_dir, name=exp.name, version="")]
+    mode = os.environ.get("WANDB_MODE", "offline")
+    if exp.wandb and mode != "disabled":
+        loggers.append(
+            WandbLogger(
+                project=exp.wandb_project,
+                name=exp.name,
+                group=exp.group,
+                tags=list(exp.tags),
+                save_dir=str(save_dir / exp.name),
+                offline=mode == "offline",
+            )
+        )
+    return loggers
+
+
+class StgCLI(LightningCLI):
+    """LightningCLI with an `experiment` section that builds the loggers and checkpointing of a run."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_dataclass_arguments(ExperimentConfig, "experiment")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        exp = ExperimentConfig(**self._get(self.config, "experiment"))
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        run_dir = Path(exp.output_dir) / exp.name
+        if trainer_cfg.get("logger") in (None, True):
+            kwargs["logger"] = build_loggers(exp)
+        if trainer_cfg.get("default_root_dir") is None:
+            kwargs["default_root_dir"] = str(run_dir)
+        checkpoint = ModelCheckpoint(
+            dirpath=run_dir / "checkpoints", save_last=True, every_n_train_steps=exp.checkpoint_every_n_steps
+        )
+        self.trainer_defaults = {"callbacks": [checkpoint, LearningRateMonitor(logging_interval="step")]}
+        return super().instantiate_trainer(**kwargs)
+
+
+def run_lightning_cli(args: list[str]) -> StgCLI:
+    return StgCLI(
+        GroundingModule,
+        LightningDataModule,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"parser_mode": "omegaconf"},
+        seed_everything_default=0,
+        args=args,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] in TOOLS:
+            module_name, function = TOOLS[argv[0]].split(":")
+            return getattr(importlib.import_module(module_name), function)(argv[1:]) or 0
+        run_lightning_cli(argv)
+    except StgUserError as err:
+        print(f"stg: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
