@@ -1,0 +1,26 @@
+"""Tiny open_clip architectures for tests and CPU demos, registered with open_clip's model registry.
+
+- "stg-tiny-vit": ViT, 64 px frames, 8 px patches (8×8 grid), width 128, 3 vision / 2 text layers,
+  context length 32, embed dim 128.
+- "stg-tiny-vit-local": the same architecture; the backbone runs it with local_attention_radius=1
+  by default, so its grid tokens stay local (DESIGN §6, lesson 1).
+- "stg-tiny-rn": a tiny ModifiedResNet (2×2 grid at 64 px) for testing the ResNet path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+TINY_MODELS = tuple(sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json")))
+
+# Backbone default for `local_attention_radius` when the config leaves it None.
+DEFAULT_LOCAL_ATTENTION_RADIUS = {"stg-tiny-vit-local": 1}
+
+
+def register_tiny_configs() -> None:
+    """Make the tiny models known to `open_clip.create_model` (idempotent)."""
+    if not set(TINY_MODELS) <= set(open_clip.list_models()):
+        open_clip.add_model_config(MODEL_CONFIG_DIR)

@@ -1,0 +1,262 @@
+"""open_clip backbone: token shapes and oracles, freezing, local attention, weight loading (tiny configs)."""
+
+from __future__ import annotations
+
+import time
+
+import open_clip
+import pytest
+import torch
+
+from stg_lightning.backbones import (
+    BackboneConfig,
+    BackboneWeightsUnavailable,
+    OpenClipBackbone,
+    build_backbone,
+    open_clip_weights,
+)
+from stg_lightning.backbones.open_clip_backbone import local_attention_mask
+
+TINY = "stg-tiny-vit"
+
+
+def tiny_cfg(**kw) -> BackboneConfig:
+    return BackboneConfig(**{"model_name": TINY, "pretrained": None, **kw})
+
+
+def seeded_pair(name: str) -> tuple[open_clip.model.CLIP, OpenClipBackbone]:
+    """An open_clip model and our backbone with identical random weights (same seed, same constructor)."""
+    torch.manual_seed(0)
+    model = open_clip.create_model(name).eval()
+    torch.manual_seed(0)
+    return model, OpenClipBackbone(tiny_cfg(model_name=name))
+
+
+@pytest.fixture(scope="module")
+def frames() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 3, 64, 64)
+
+
+def test_tokens_shapes_and_attributes(frames):
+    bb = build_backbone(tiny_cfg())
+    ft = bb.encode_frames(frames)
+    tt = bb.encode_text(bb.tokenize(["crack egg", "stir the soup"]))
+    assert ft.global_.shape == (2, 3, 128) and ft.patches.shape == (2, 3, 64, 128) and ft.grid == (8, 8)
+    assert (
+        tt.sentence.shape == (2, 128) and tt.words.shape == (2, 20, 128) and tt.word_mask.dtype == torch.bool
+    )
+    assert (bb.frame_dim, bb.patch_dim, bb.sentence_dim, bb.word_dim) == (128, 128, 128, 128)
+    assert (bb.grid, bb.image_size, bb.max_words, bb.temporal_stride) == ((8, 8), 64, 20, 1)
+    assert bb.mean == open_clip.OPENAI_DATASET_MEAN and bb.std == open_clip.OPENAI_DATASET_STD
+
+
+@pytest.mark.parametrize("name", ["stg-tiny-vit", "stg-tiny-rn"])
+def test_global_tokens_match_open_clip(name, frames):
+    model, bb = seeded_pair(name)
+    ft = bb.encode_frames(frames)
+    ids = bb.tokenize(["crack egg", "cut the tomato into slices"])
+    with torch.no_grad():
+        image = model.encode_image(frames.flatten(0, 1)).view(2, 3, -1)
+        text = model.encode_text(ids)
+    torch.testing.assert_close(ft.global_, image)
+    torch.testing.assert_close(bb.encode_text(ids).sentence, text)
+
+
+def test_vit_patches_are_projected_ln_post_tokens(frames):
+    model, bb = seeded_pair(TINY)
+    model.visual.output_tokens = True
+    with torch.no_grad():
+        _, tokens = model.visual(frames.flatten(0, 1))
+    expected = (tokens @ model.visual.proj).view(2, 3, 64, 128)
+    torch.testing.assert_close(bb.encode_frames(frames).patches, expected)
+
+
+def test_resnet_patches_are_maskclip_value_projections():
+    # MaskCLIP: a grid cell's token is the attention pool's value + output projection of that cell.
+    _, bb = seeded_pair("stg-tiny-rn")
+    torch.manual_seed(2)
+    x = torch.randn(1, 2, 3, 64, 64)
+    ft = bb.encode_frames(x)
+    rn = bb.visual
+    with torch.no_grad():
+        fmap = rn.layer4(rn.layer3(rn.layer2(rn.layer1(rn.stem(x.flatten(0, 1))))))
+        cell = fmap[:, :, 1, 0] + rn.attnpool.positional_embedding[1 + 2]  # row 1, col 0 → index 2
+        expected = rn.attnpool.c_proj(rn.attnpool.v_proj(cell))
+    assert ft.grid == (2, 2) and ft.patches.shape == (1, 2, 4, 128)
+    torch.testing.assert_close(ft.patches[0, :, 2], expected)
+
+
+def test_word_mask_counts_bpe_tokens_and_truncates_to_k():
+    bb = OpenClipBackbone(tiny_cfg(max_words=5))
+    texts = ["crack egg", "pour the milk slowly", "one two three four five six seven"]
+    bpe_counts = [len(bb.tokenizer.encode(t)) for t in texts]
+    tt = bb.encode_text(bb.tokenize(texts))
+    assert tt.word_mask.sum(1).tolist() == [min(n, 5) for n in bpe_counts]
+    assert bpe_counts[2] > 5
+    assert tt.words[~tt.word_mask].abs().sum() == 0  # padding is zero
+
+
+def test_words_follow_causal_prefixes():
+    # The text transformer is causal: word tokens of a prefix sentence equal those of the longer one.
+    bb = OpenClipBackbone(tiny_cfg())
+    tt = bb.encode_text(bb.tokenize(["crack egg", "crack egg into bowl"]))
+    torch.testing.assert_close(tt.words[0, :2], tt.words[1, :2])
+    assert not torch.allclose(tt.sentence[0], tt.sentence[1])
+
+
+def test_frozen_backbone_builds_no_graph(frames):
+    bb = OpenClipBackbone(tiny_cfg())
+    bb.train()
+    assert not bb.training and not any(m.training for m in bb.modules())
+    assert not any(p.requires_grad for p in bb.parameters())
+    ft = bb.encode_frames(frames.clone().requires_grad_(True))
+    tt = bb.encode_text(bb.tokenize(["crack egg"]))
+    assert not ft.global_.requires_grad and not ft.patches.requires_grad and not tt.words.requires_grad
+
+
+def test_finetune_backbone_gets_gradients(frames):
+    bb = OpenClipBackbone(tiny_cfg(finetune=True))
+    bb.train()
+    assert bb.training and all(p.requires_grad for p in bb.parameters())
+    ft = bb.encode_frames(frames)
+    tt = bb.encode_text(bb.tokenize(["crack egg"]))
+    (ft.global_.sum() + ft.patches.sum() + tt.sentence.sum() + tt.words.sum()).backward()
+    assert bb.visual.conv1.weight.grad.abs().sum() > 0
+    assert bb.text.token_embedding.weight.grad.abs().sum() > 0
+
+
+def test_local_attention_mask_by_hand():
+    mask = local_attention_mask((3, 3), radius=1)
+    allowed = mask == 0
+    assert mask.shape == (10, 10) and allowed[0].all()  # CLS sees everything
+    assert not allowed[1:, 0].any()  # patches never see CLS
+    assert allowed[1 + 4, 1:].all()  # the centre patch sees the whole 3×3 grid
+    assert allowed[1 + 0, 1:].tolist() == [True, True, False, True, True, False, False, False, False]
+
+
+def test_local_attention_keeps_far_patches_unchanged(frames):
+    bb = OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-local"))  # radius 1 by default, 3 layers
+    assert bb.vit_attn_mask is not None
+    changed = frames.clone()
+    changed[:, :, :, :8, :8] += 1.0  # pixels of the top-left patch only
+    a, b = bb.encode_frames(frames), bb.encode_frames(changed)
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    far = (torch.maximum(rows, cols) > 3).flatten()  # beyond 3 layers × radius 1
+    assert torch.equal(a.patches[:, :, far], b.patches[:, :, far])
+    assert not torch.allclose(a.patches[:, :, 0], b.patches[:, :, 0])
+    assert not torch.allclose(a.global_, b.global_)
+    # Global attention (the plain tiny ViT) spreads the change everywhere.
+    g = OpenClipBackbone(tiny_cfg())
+    assert not torch.allclose(
+        g.encode_frames(frames).patches[:, :, -1], g.encode_frames(changed).patches[:, :, -1]
+    )
+
+
+def test_local_radius_rejected_for_resnet():
+    with pytest.raises(ValueError, match="ViT"):
+        OpenClipBackbone(tiny_cfg(model_name="stg-tiny-rn", local_attention_radius=1))
+
+
+@pytest.mark.parametrize("wrap", ["raw", "state_dict_module"])
+def test_pretrained_local_file_round_trip(tmp_path, frames, wrap):
+    torch.manual_seed(3)
+    model = open_clip.create_model(TINY).eval()
+    state = model.state_dict()
+    if wrap == "state_dict_module":
+        state = {"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}
+    path = tmp_path / "tiny.pt"
+    torch.save(state, path)
+    bb = OpenClipBackbone(tiny_cfg(pretrained=str(path)))
+    with torch.no_grad():
+        expected = model.encode_image(frames.flatten(0, 1)).view(2, 3, -1)
+    torch.testing.assert_close(bb.encode_frames(frames).global_, expected, rtol=0, atol=0)
+
+
+def test_exported_weights_load_through_pretrained_path(tmp_path, frames):
+    # The synthetic demo pretrains a tiny backbone, saves it, and reloads it frozen via pretrained=<path>.
+    trained = OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-local", finetune=True))
+    with torch.no_grad():
+        trained.text.token_embedding.weight.mul_(2.0)
+        trained.visual.proj.add_(0.1)
+    path = tmp_path / "synthetic_clip.pt"
+    torch.save(trained.open_clip_state_dict(), path)
+    loaded = OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-local", pretrained=str(path)))
+    ids = trained.tokenize(["crack egg"])
+    with torch.no_grad():
+        a, b = trained.eval().encode_frames(frames), loaded.encode_frames(frames)
+        torch.testing.assert_close(a.patches, b.patches, rtol=0, atol=0)
+        torch.testing.assert_close(
+            trained.encode_text(ids).words, loaded.encode_text(ids).words, rtol=0, atol=0
+        )
+    assert set(open_clip.create_model(TINY).state_dict()) == set(torch.load(path))
+
+
+def test_pretrained_file_of_other_model_is_rejected(tmp_path):
+    path = tmp_path / "rn.pt"
+    torch.save(open_clip.create_model("stg-tiny-rn").state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit open_clip model"):
+        OpenClipBackbone(tiny_cfg(pretrained=str(path)))
+
+
+def test_missing_pretrained_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone\.pretrained.*missing\.pt"):
+        OpenClipBackbone(tiny_cfg(pretrained=str(tmp_path / "missing.pt")))
+
+
+def test_unknown_tag_lists_known_tags():
+    with pytest.raises(ValueError, match="neither a file nor a pretrained tag"):
+        OpenClipBackbone(tiny_cfg(pretrained="openai"))
+
+
+@pytest.mark.parametrize("mode", ["download_off", "no_network", "hf_offline_env"])
+def test_uncached_tag_without_network_raises_quickly(tmp_path, monkeypatch, mode):
+    # Never touches the network: download disabled, the reachability probe patched to fail, or HF offline.
+    kw = {"download": mode != "download_off"}
+    monkeypatch.setattr(open_clip_weights, "_reachable", lambda host: False)
+    if mode == "hf_offline_env":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = BackboneConfig(model_name="ViT-B-32", pretrained="laion2b_s34b_b79k", cache_dir=str(tmp_path), **kw)
+    start = time.monotonic()
+    with pytest.raises(BackboneWeightsUnavailable) as err:
+        build_backbone(cfg)
+    assert time.monotonic() - start < 5
+    message = str(err.value)
+    assert "ViT-B-32" in message and "laion2b_s34b_b79k" in message
+    assert "--model.backbone.pretrained=/path/to/file.pt" in message
+
+
+def test_cached_tag_is_loaded_from_cache(tmp_path, monkeypatch, frames):
+    # A tag whose file is already in the cache loads without any network access.
+    torch.manual_seed(4)
+    model = open_clip.create_model(TINY).eval()
+    cached = tmp_path / "tiny_cached.pt"
+    torch.save(model.state_dict(), cached)
+    monkeypatch.setattr(
+        open_clip, "get_pretrained_cfg", lambda name, tag: {"url": "https://x/tiny_cached.pt"}
+    )
+    monkeypatch.setattr(open_clip_weights, "_reachable", lambda host: pytest.fail("network probed"))
+    bb = OpenClipBackbone(tiny_cfg(pretrained="sometag", cache_dir=str(tmp_path)))
+    with torch.no_grad():
+        expected = model.encode_image(frames.flatten(0, 1)).view(2, 3, -1)
+    torch.testing.assert_close(bb.encode_frames(frames).global_, expected)
+
+
+def test_normalize_uses_clip_statistics():
+    bb = OpenClipBackbone(tiny_cfg())
+    white = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    expected = (1 - torch.tensor(bb.mean)) / torch.tensor(bb.std)
+    torch.testing.assert_close(bb.normalize(white)[0, :, 0, 0], expected)
+    torch.testing.assert_close(bb.normalize(white.float() / 255), bb.normalize(white))
+
+
+def test_bad_inputs_raise_clear_errors(frames):
+    bb = OpenClipBackbone(tiny_cfg())
+    with pytest.raises(ValueError, match="expects 64×64"):
+        bb.encode_frames(torch.zeros(1, 2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"\[B, U, 3, H, W\]"):
+        bb.encode_frames(frames[0])
+    with pytest.raises(ValueError, match="kind"):
+        build_backbone(BackboneConfig(kind="resnet3d"))
+    with pytest.raises(ValueError, match="not an open_clip model"):
+        build_backbone(tiny_cfg(model_name="no-such-model"))
