@@ -1,0 +1,253 @@
+"""ShardDataModule: streams clip shards (local paths, brace patterns, globs, or any URL webdataset opens:
+`pipe:`, `s3://` through its gopen) with per-rank/per-worker shard splitting or resampling, a shuffle buffer,
+decoding + augmentation + tokenisation in the workers, and padded, masked batches.
+
+Epochs are nominal: every rank steps exactly workers · ceil(epoch_length / (world_size·batch_size·workers))
+batches, repeating its shards when it runs out, so DDP ranks never wait on each other at the end of an epoch.
+Unreadable samples are skipped in the workers, counted, logged to the trainer's loggers and capped by
+`max_skip_rate`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import random
+from collections.abc import Callable, Iterator
+from functools import partial
+
+import lightning as L
+import open_clip
+import torch
+import webdataset as wds
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from stg_lightning.data.shards import RankShardList, SkipCounter, check_split, count_samples, expand_shards
+from stg_lightning.data.transforms import (
+    CLIP_MEAN,
+    CLIP_STD,
+    ClipAugment,
+    collate_clips,
+    decode_clip,
+    normalize_frames,
+)
+from stg_lightning.errors import StgUserError
+
+SKIPPED_KEY = "num_skipped"  # per batch: samples/shard segments the worker dropped since its previous batch
+
+
+class Tokenizer:
+    """open_clip tokenizer built on first use, so DataLoader workers receive a cheap picklable object."""
+
+    def __init__(self, model_name: str, context_length: int) -> None:
+        self.model_name, self.context_length = model_name, context_length
+        self._tokenizer: Callable | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_tokenizer": None}
+
+    def __call__(self, texts: list[str]) -> Tensor:
+        if self._tokenizer is None:
+            if self.model_name not in open_clip.list_models():
+                importlib.import_module("stg_lightning.backbones")  # registers the project's tiny configs
+            self._tokenizer = open_clip.get_tokenizer(self.model_name, context_length=self.context_length)
+        return self._tokenizer(texts)
+
+
+def decode_stage(
+    samples: Iterator[dict], decode: Callable, counter: SkipCounter, seed: int
+) -> Iterator[dict]:
+    """Decode samples, counting (not raising) failures."""
+    worker, _ = wds.utils.pytorch_worker_info()[2:]
+    # `random` is seeded per worker by Lightning (seed_everything); seed + rank + worker keep ranks apart.
+    rng = random.Random(f"{seed}-{worker}-{random.random()}")
+    for sample in samples:
+        try:
+            yield decode(sample, rng=rng)
+        except Exception as exn:
+            counter.record(exn)
+
+
+def batch_stage(
+    clips: Iterator[dict], batch_size: int, collate: Callable, counter: SkipCounter, partial_batches: bool
+) -> Iterator[dict]:
+    """Group clips into collated batches that also carry how many samples were skipped before them."""
+    buffer: list[dict] = []
+    for clip in clips:
+        buffer.append(clip)
+        if len(buffer) == batch_size:
+            yield {**collate(buffer), SKIPPED_KEY: counter.take()}
+            buffer = []
+    if buffer and partial_batches:
+        yield {**collate(buffer), SKIPPED_KEY: counter.take()}
+
+
+def distributed_info(trainer: L.Trainer | None) -> tuple[int, int]:
+    """(rank, world_size) from the trainer, else torch.distributed, else (0, 1)."""
+    if trainer is not None:
+        return trainer.global_rank, trainer.world_size
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class SkipMonitor:
+    """Running count of delivered vs skipped samples; stops the run past `max_rate` (after `min_samples`)."""
+
+    def __init__(self, max_rate: float, min_samples: int) -> None:
+        self.max_rate, self.min_samples = max_rate, min_samples
+        self.delivered = self.skipped = 0
+
+    @property
+    def rate(self) -> float:
+        return self.skipped / max(1, self.delivered + self.skipped)
+
+    def update(self, delivered: int, skipped: int, reasons: list[str]) -> None:
+        self.delivered += delivered
+        self.skipped += skipped
+        if skipped:
+            rank_zero_warn(f"data: skipped {skipped} unreadable sample(s), e.g. {reasons[0]}")
+        if self.delivered + self.skipped >= self.min_samples and self.rate > self.max_rate:
+            last = reasons[-1] if reasons else "?"
+            raise StgUserError(
+                f"data: {self.skipped} of {self.delivered + self.skipped} samples unreadable "
+                f"({self.rate:.1%} > data.max_skip_rate={self.max_rate:.1%}); last error: {last}."
+                " Check the shards (re-run `stg prepare`) or raise data.max_skip_rate"
+            )
+
+
+class ShardDataModule(L.LightningDataModule):
+    """Clip shards from `stg prepare` → batches (see docs/architecture.md, "Batches").
+
+    `epoch_length` counts samples per epoch summed over all ranks (None: the number of training samples in
+    the shards' summary.json). `val_shards` None with `val_holdout_shards` k > 0 holds out the last k
+    training shards for validation. Without `resample`, every rank reads its own shards (rank::world_size),
+    so ranks see disjoint samples. With `use_cached_tokens` the shards must come from
+    `stg prepare --cache-tokens` (`<out>/tokens/`) and batches carry backbone tokens instead of frames.
+    After transfer to the device, frames are CLIP-normalised float32 and cached tokens float32.
+    """
+
+    def __init__(
+        self,
+        train_shards: str | list[str] = "data/shards/clips-*.tar",
+        val_shards: str | list[str] | None = None,
+        val_holdout_shards: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 4,
+        num_frames: int = 80,
+        image_size: int = 224,
+        random_crop: bool = True,
+        flip_prob: float = 0.0,
+        mean: tuple[float, float, float] = CLIP_MEAN,
+        std: tuple[float, float, float] = CLIP_STD,
+        shuffle_buffer: int = 1000,
+        epoch_length: int | None = None,
+        resample: bool = False,
+        seed: int = 0,
+        tokenizer_name: str = "ViT-B-32",
+        context_length: int = 77,
+        max_skip_rate: float = 0.01,
+        skip_check_after: int = 1000,
+        use_cached_tokens: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = Tokenizer(tokenizer_name, context_length)
+        self.skips = SkipMonitor(max_skip_rate, skip_check_after)
+
+    def shard_lists(self) -> tuple[list[str], list[str]]:
+        """(train, val) shard URLs, validated."""
+        hp = self.hparams
+        train = expand_shards(hp.train_shards, "data.train_shards")
+        if hp.val_shards is not None:
+            return train, expand_shards(hp.val_shards, "data.val_shards")
+        if hp.val_holdout_shards <= 0:
+            return train, []
+        if hp.val_holdout_shards >= len(train):
+            raise StgUserError(
+                f"data.val_holdout_shards={hp.val_holdout_shards} leaves no training shard of {len(train)}"
+            )
+        return train[: -hp.val_holdout_shards], train[-hp.val_holdout_shards :]
+
+    def _dataset(
+        self, urls: list[str], rank: int, world_size: int, train: bool, num_workers: int
+    ) -> wds.DataPipeline:
+        hp = self.hparams
+        counter = SkipCounter()
+        augment = ClipAugment(hp.image_size, hp.num_frames, hp.random_crop and train, hp.flip_prob * train)
+        decode = partial(decode_clip, augment=augment, use_cached_tokens=hp.use_cached_tokens)
+        collate = partial(collate_clips, num_frames=hp.num_frames, tokenizer=self.tokenizer)
+        stages = [
+            RankShardList(urls, rank, world_size, hp.resample and train, hp.seed),
+            wds.tarfile_to_samples(handler=counter.handler),
+        ]
+        if train and hp.shuffle_buffer > 1:
+            stages.append(wds.shuffle(hp.shuffle_buffer, initial=hp.shuffle_buffer // 2))
+        stages.append(partial(decode_stage, decode=decode, counter=counter, seed=hp.seed + rank))
+        stages.append(partial(batch_stage, batch_size=hp.batch_size, collate=collate, counter=counter,
+                              partial_batches=not train))  # fmt: skip
+        return wds.DataPipeline(*stages)
+
+    def train_dataset(self, rank: int, world_size: int) -> wds.DataPipeline:
+        """The training stream of one rank, a fixed number of batches per epoch (testable without DDP)."""
+        hp = self.hparams
+        train, _ = self.shard_lists()
+        if not hp.resample:
+            check_split(len(train), world_size, hp.num_workers, "data.train_shards")
+        epoch_length = hp.epoch_length or count_samples(train)
+        if not epoch_length:
+            raise StgUserError(
+                "data.epoch_length is not set and the shards have no summary.json with sample counts"
+                " (remote or hand-made shards): set data.epoch_length to the samples per epoch"
+            )
+        workers = max(1, hp.num_workers)
+        per_worker = math.ceil(epoch_length / (world_size * hp.batch_size * workers))
+        dataset = self._dataset(train, rank, world_size, train=True, num_workers=hp.num_workers)
+        return dataset.with_epoch(per_worker).with_length(per_worker * workers, silent=True)
+
+    def val_dataset(self, rank: int, world_size: int, num_workers: int) -> wds.DataPipeline:
+        """Each held-out sample once over all ranks (ranks may get different batch counts)."""
+        _, val = self.shard_lists()
+        check_split(len(val), world_size, num_workers, "data.val_shards")
+        return self._dataset(val, rank, world_size, train=False, num_workers=num_workers)
+
+    def _loader(self, dataset: wds.DataPipeline, num_workers: int) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world_size = distributed_info(self.trainer)
+        return self._loader(self.train_dataset(rank, world_size), self.hparams.num_workers)
+
+    def val_dataloader(self) -> DataLoader | list:
+        _, val = self.shard_lists()
+        if not val:
+            return []
+        rank, world_size = distributed_info(self.trainer)
+        workers = min(self.hparams.num_workers, len(val) // world_size)
+        return self._loader(self.val_dataset(rank, world_size, workers), workers)
+
+    def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        skipped, reasons = batch.pop(SKIPPED_KEY, (0, []))
+        self.skips.update(len(batch["video_id"]), skipped, reasons)
+        if skipped and self.trainer is not None:
+            metrics = {"data/skipped_samples": float(self.skips.skipped), "data/skip_rate": self.skips.rate}
+            for logger in self.trainer.loggers:
+                logger.log_metrics(metrics, step=self.trainer.global_step)
+        return batch
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalise frames / upcast cached tokens on the device (workers ship uint8 / fp16)."""
+        if "frames" in batch:
+            batch["frames"] = normalize_frames(batch["frames"], self.hparams.mean, self.hparams.std)
+        for key in ("frame_global", "frame_patches", "sentence", "words"):
+            if key in batch:
+                batch[key] = batch[key].float()
+        return batch

@@ -1,0 +1,156 @@
+"""PyAV decoding helpers shared by `stg prepare` and the evaluation suite.
+
+The frame "at time t" is the frame on screen at t: the last decoded frame whose presentation time is <= t
+(the first frame for times before it). Times are seconds from the start of the video stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import count
+from pathlib import Path
+
+import av
+import numpy as np
+
+# Slack for float round-off between requested times and frame presentation times.
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Size and timing of a video's first video stream."""
+
+    width: int
+    height: int
+    duration: float
+    fps: float
+
+
+def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) after resizing the short side to `short_side` (unchanged if None)."""
+    if short_side is None:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def sample_times(start: float, end: float, fps: float, max_frames: int | None = None) -> list[float]:
+    """Times k/fps on the global grid inside [start, end); the middle `max_frames` when there are more."""
+    first = math.ceil(start * fps - _EPS)
+    last = math.ceil(end * fps - _EPS)  # exclusive
+    if max_frames is not None and last - first > max_frames:
+        first += (last - first - max_frames) // 2
+        last = first + max_frames
+    return [k / fps for k in range(first, last)]
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec: str = "libx264") -> None:
+    """Encode HxWx3 uint8 frames (even H and W) to a video file at a constant frame rate."""
+    with av.open(str(path), mode="w") as container:
+        stream = None
+        for image in frames:
+            if stream is None:
+                stream = container.add_stream(codec, rate=fps)
+                stream.height, stream.width = image.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        if stream is not None:
+            container.mux(stream.encode())
+
+
+class VideoReader:
+    """An open video file: `info`, then `frames_at(times)` (one seek per call) or `iter_at_fps`."""
+
+    def __init__(self, path: str | Path, short_side: int | None = None) -> None:
+        self.path = str(path)
+        self.container = av.open(self.path)
+        if not self.container.streams.video:
+            self.container.close()
+            raise ValueError(f"{self.path}: no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self._offset = self.stream.start_time or 0
+        self._tb = self.stream.time_base
+        rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
+        self._frame_period = float(1 / rate)
+        if self.stream.duration is not None:
+            duration = float(self.stream.duration * self._tb)
+        else:
+            duration = (self.container.duration or 0) / av.time_base
+        self.info = VideoInfo(self.stream.width, self.stream.height, duration, float(rate))
+        self.size = output_size(self.stream.width, self.stream.height, short_side)
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _decoded(self, start: float) -> Iterator[tuple[float, av.VideoFrame]]:
+        """(time, frame) from the keyframe before `start` onwards."""
+        if start > 0:
+            self.container.seek(self._offset + int(start / self._tb), stream=self.stream, backward=True)
+        for frame in self.container.decode(self.stream):
+            if frame.pts is not None:
+                yield float((frame.pts - self._offset) * self._tb), frame
+
+    def _pick(self, times: Iterable[float]) -> Iterator[tuple[float, np.ndarray]]:
+        """RGB arrays of the frames on screen at ascending `times`; stops at the end of the video."""
+        times = iter(times)
+        target = next(times, None)
+        if target is None:
+            return
+        prev: tuple[float, av.VideoFrame] | None = None
+        cached: tuple[int, np.ndarray] | None = None  # the last converted frame, reused when fps > video fps
+
+        def rgb(frame: av.VideoFrame) -> np.ndarray:
+            nonlocal cached
+            if cached is None or cached[0] != id(frame):
+                width, height = self.size
+                cached = (id(frame), frame.to_ndarray(format="rgb24", width=width, height=height))
+            return cached[1]
+
+        for t, frame in self._decoded(target):
+            while target is not None and target < t - _EPS:
+                yield target, rgb(prev[1] if prev is not None else frame)
+                target = next(times, None)
+            if target is None:
+                return
+            prev = (t, frame)
+        # After the last frame: it stays on screen for one frame period.
+        while target is not None and prev is not None and target < prev[0] + self._frame_period - _EPS:
+            yield target, rgb(prev[1])
+            target = next(times, None)
+
+    def frames_at(self, times: list[float]) -> tuple[list[float], list[np.ndarray]]:
+        """Frames on screen at ascending `times` (HxWx3 uint8); times past the end are dropped."""
+        picked = list(self._pick(times))
+        return [t for t, _ in picked], [f for _, f in picked]
+
+    def iter_at_fps(self, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+        """(t, frame) at t = k / fps, k = 0, 1, ... to the end of the video, in one decoding pass."""
+        return self._pick(k / fps for k in count())
+
+
+def read_window(
+    path: str | Path, start: float, end: float, fps: float, short_side: int | None = None
+) -> tuple[list[float], list[np.ndarray]]:
+    """Frames at k/fps for k/fps in [start, end), decoded with a single seek."""
+    with VideoReader(path, short_side) as reader:
+        return reader.frames_at(sample_times(start, end, fps))
+
+
+def iter_frames_at_fps(
+    path: str | Path, fps: float, short_side: int | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(t, HxWx3 uint8) at t = 0, 1/fps, 2/fps, ... over the whole video (e.g. fps=1 for evaluation)."""
+    with VideoReader(path, short_side) as reader:
+        yield from reader.iter_at_fps(fps)

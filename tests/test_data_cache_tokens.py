@@ -1,0 +1,90 @@
+"""Cached backbone tokens: `stg prepare --cache-tokens` output; loss on cached tokens == loss on the fly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_data_prepare import small_config
+
+from stg_lightning.backbones import BackboneConfig, build_backbone
+from stg_lightning.data.cache_tokens import cache_tokens
+from stg_lightning.data.datamodule import ShardDataModule
+from stg_lightning.data.prepare import main, write_shards
+from stg_lightning.data.shards import iter_shard
+from stg_lightning.tokens import FrameTokens, TextTokens
+
+TINY = "stg-tiny-vit"  # 64 px, 8x8 grid, context length 32 (stg_lightning.backbones.tiny_configs)
+
+
+def batch_of(dm: ShardDataModule) -> dict:
+    (batch,) = list(dm.val_dataset(0, 1, num_workers=0))
+    return dm.on_after_batch_transfer(dm.on_before_batch_transfer(batch, 0), 0)
+
+
+def test_prepare_cache_tokens_writes_fp16_token_shards(tmp_path):
+    cfg = small_config(tmp_path)
+    argv = [
+        f"--{k.replace('_', '-')}={v}"
+        for k, v in vars(cfg).items()
+        if k not in ("cache_tokens", "pretrained")
+    ]
+    assert main([*argv, "--cache-tokens", f"--model-name={TINY}"]) == 0
+    tokens = Path(cfg.out) / "tokens"
+    assert json.loads((tokens / "summary.json").read_text())["shards"] == {
+        "clips-000000.tar": 2,
+        "clips-000001.tar": 1,
+    }
+    key, files = next(iter_shard(tokens / "clips-000000.tar"))
+    assert key == "a__00000" and "000.jpg" not in files and json.loads(files["json"])["grid"] == [8, 8]
+    dm = ShardDataModule(
+        train_shards=str(tokens / "clips-*.tar"), val_shards=str(tokens / "clips-000000.tar"), batch_size=2,
+        num_workers=0, num_frames=8, use_cached_tokens=True,
+    )  # fmt: skip
+    batch = batch_of(dm)
+    assert batch["frame_global"].shape[:2] == (2, 8) and batch["frame_patches"].shape[:3] == (2, 8, 64)
+    assert batch["frame_global"].dtype == torch.float32 and "frames" not in batch and "text_ids" not in batch
+    assert batch["frame_mask"].sum(1).tolist() == [6, 3] and batch["frame_global"][1, 3:].abs().sum() == 0
+    assert batch["words"].shape[:2] == batch["word_mask"].shape == (2, 20) and batch["sentence"].ndim == 2
+
+
+def grounding_loss(frames: FrameTokens, frame_mask: torch.Tensor, text: TextTokens) -> torch.Tensor:
+    """A stand-in training loss touching every cached tensor: symmetric NCE on masked-mean frame vs sentence
+    tokens plus NCE on word-to-best-patch similarity (the shape of the paper's global + local terms)."""
+    m = frame_mask.float()
+    video = (frames.global_ * m[..., None]).sum(1) / m.sum(1, keepdim=True)
+    scores = F.normalize(video, dim=-1) @ F.normalize(text.sentence, dim=-1).T / 0.07
+    patches = F.normalize(frames.patches.flatten(1, 2), dim=-1)  # [Bv, U*N, D]
+    words = F.normalize(text.words, dim=-1)  # [Bt, K, D]
+    sim = torch.einsum("vpd,tkd->vtkp", patches, words)
+    sim = sim.masked_fill(~frame_mask.repeat_interleave(frames.patches.shape[2], 1)[:, None, None], -2)
+    wm = text.word_mask.float()
+    local = (sim.amax(-1) * wm).sum(-1) / wm.sum(-1) / 0.07
+    target = torch.arange(len(scores))
+    nce = [F.cross_entropy(s, target) + F.cross_entropy(s.T, target) for s in (scores, local)]
+    return sum(nce)
+
+
+def test_loss_on_cached_tokens_equals_loss_on_the_fly(tmp_path):
+    cfg = small_config(tmp_path, short_side=64)
+    write_shards(cfg, progress=False)
+    torch.manual_seed(0)
+    backbone = build_backbone(BackboneConfig(model_name=TINY, pretrained=None)).eval()
+    shards = sorted(Path(cfg.out).glob("clips-*.tar"))
+    cache_tokens(shards, Path(cfg.out) / "tokens", backbone, progress=False)
+    common = dict(batch_size=2, num_workers=0, num_frames=8, image_size=64, tokenizer_name=TINY)
+    fly_dm = ShardDataModule(str(shards[0]), str(shards[0]), random_crop=False, context_length=32, **common)
+    cached_path = str(Path(cfg.out) / "tokens" / shards[0].name)
+    cached_dm = ShardDataModule(cached_path, cached_path, use_cached_tokens=True, **common)
+    fly, cached = batch_of(fly_dm), batch_of(cached_dm)
+    with torch.no_grad():
+        loss_fly = grounding_loss(backbone.encode_frames(fly["frames"]), fly["frame_mask"],
+                                  backbone.encode_text(fly["text_ids"]))  # fmt: skip
+    frames = FrameTokens(cached["frame_global"], cached["frame_patches"], cached["grid"])
+    text = TextTokens(cached["sentence"], cached["words"], cached["word_mask"])
+    loss_cached = grounding_loss(frames, cached["frame_mask"], text)
+    assert loss_cached.item() == pytest.approx(loss_fly.item(), rel=1e-3)
+    assert loss_fly.item() > 0.1  # not trivially zero
