@@ -1,0 +1,1 @@
+"""Evaluation: dataset loaders → common records, predictions files, torchmetrics metrics (DESIGN §5)."""

@@ -1,0 +1,61 @@
+"""Monotonic alignment of frames to an ordered step list interleaved with optional background.
+
+States ``bg_0, s_0, bg_1, s_1, …, s_{S-1}, bg_S``: every step takes one contiguous, non-empty run of
+frames, in order; background runs between (and around) steps are optional. A frame in step i scores
+``similarity[t, i]``, a frame in background scores ``background_score``; the alignment maximises the sum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+BACKGROUND = -1
+
+
+def viterbi_align(similarity: Tensor | np.ndarray, background_score: float = 0.5) -> Tensor:
+    """Best monotonic alignment of ``similarity`` [T, S] → per-frame step index [T] (-1 = background)."""
+    sim = torch.as_tensor(similarity, dtype=torch.float64).cpu().numpy()
+    if sim.ndim != 2:
+        raise ValueError(f"similarity must be [frames, steps], got shape {sim.shape}")
+    num_frames, num_steps = sim.shape
+    if num_steps == 0:
+        return torch.full((num_frames,), BACKGROUND, dtype=torch.long)
+    if num_frames < num_steps:
+        raise ValueError(f"cannot align {num_steps} steps to {num_frames} frames: each step needs a frame")
+    n_states = 2 * num_steps + 1
+    emit = np.full((num_frames, n_states), float(background_score))
+    emit[:, 1::2] = sim
+    # A jump of 2 (step → next step, skipping background) is only allowed out of step states.
+    skip_ok = np.zeros(n_states, dtype=bool)
+    skip_ok[3::2] = True
+    score = np.full(n_states, -np.inf)
+    score[:2] = emit[0, :2]
+    back = np.zeros((num_frames, n_states), dtype=np.int8)  # 0 stay, 1 from q-1, 2 from q-2
+    for t in range(1, num_frames):
+        from1 = np.concatenate([[-np.inf], score[:-1]])
+        from2 = np.where(skip_ok, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+        cand = np.stack([score, from1, from2])
+        back[t] = np.argmax(cand, axis=0)  # ties: stay first
+        score = cand[back[t], np.arange(n_states)] + emit[t]
+    state = n_states - 2 + int(np.argmax(score[-2:]))
+    path = np.empty(num_frames, dtype=np.int64)
+    for t in range(num_frames - 1, -1, -1):
+        path[t] = state
+        state -= int(back[t, state])
+    return torch.from_numpy(np.where(path % 2 == 1, (path - 1) // 2, BACKGROUND))
+
+
+def uniform_split(num_frames: int, num_steps: int) -> Tensor:
+    """Text-blind baseline: the frames cut into ``num_steps`` equal consecutive parts, no background."""
+    if num_steps == 0:
+        return torch.full((num_frames,), BACKGROUND, dtype=torch.long)
+    return torch.arange(num_frames) * num_steps // max(num_frames, 1)
+
+
+def similarity_from_labels(pred_labels: list[str | None], steps: list[str]) -> Tensor:
+    """Per-frame label predictions → one-hot similarity [T, S] (1 where the label equals the step)."""
+    return torch.tensor([[float(p is not None and p == s) for s in steps] for p in pred_labels]).reshape(
+        len(pred_labels), len(steps)
+    )

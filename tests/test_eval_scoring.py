@@ -1,0 +1,189 @@
+"""Predictions file I/O and score_predictions: oracles and perturbations with known answers."""
+
+import numpy as np
+import pytest
+
+from stg_lightning.eval.loaders import load_gyt, load_myt, shared_data_root
+from stg_lightning.eval.predictions import (
+    FramePrediction,
+    PredictionsError,
+    VideoPredictions,
+    read_predictions,
+    write_predictions,
+)
+from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
+from stg_lightning.eval.scoring import (
+    ScoringConfig,
+    oracle_predictions,
+    score_predictions,
+    step_targets,
+    text_blind_baseline,
+)
+
+GYT_FILE = shared_data_root() / "groundingyoutube" / "GoundingYouTubeBox.json"
+MYT_DIR = shared_data_root() / "miningyoutube" / "annotations"
+
+
+def _sample_predictions() -> dict[str, VideoPredictions]:
+    return {
+        "v1": VideoPredictions(
+            frames=[
+                FramePrediction(0, "crack eggs", 0.7, heat=np.arange(6, dtype=np.float32).reshape(2, 3)),
+                FramePrediction(1, None, 0.1),
+                FramePrediction(2, "add salt", 0.9, point=(3.0, 4.0), box=(1.0, 2.0, 5.0, 6.0)),
+            ],
+            grounding=[FramePrediction(2, "crack eggs", 0.4, point=(1.0, 1.0))],
+            num_frames=5,
+            step_scores=np.eye(5, 2),
+        ),
+        "v2": VideoPredictions(),
+    }
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_predictions_round_trip(tmp_path, suffix):
+    preds = _sample_predictions()
+    write_predictions(preds, tmp_path / f"p{suffix}")
+    back = read_predictions(tmp_path / f"p{suffix}")
+    assert back.keys() == preds.keys()
+    for vid, video in preds.items():
+        assert back[vid].num_frames == video.num_frames
+        for part in ("frames", "grounding"):
+            for a, b in zip(getattr(back[vid], part), getattr(video, part), strict=True):
+                assert (a.t, a.label, a.score, a.point, a.box) == (
+                    b.t,
+                    b.label,
+                    pytest.approx(b.score),
+                    b.point,
+                    b.box,
+                )
+                assert (a.heat is None) == (b.heat is None)
+                if a.heat is not None:
+                    np.testing.assert_allclose(a.heat, b.heat)
+    np.testing.assert_allclose(back["v1"].step_scores, np.eye(5, 2))
+
+
+def test_predictions_validation_names_file_video_key(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        '{"format": "stg-predictions", "version": 1, "videos": {"v1": {"frames": '
+        '[{"t": 0, "label": "x", "score": 1, "point": [1, 2, 3]}]}}}'
+    )
+    with pytest.raises(PredictionsError, match=r"bad.json: video 'v1', frames\[0\]: key 'point' must be 2"):
+        read_predictions(path)
+    path.write_text('{"videos": {}}')
+    with pytest.raises(PredictionsError, match="not a predictions file"):
+        read_predictions(path)
+
+
+def _tiny_gyt() -> EvalDataset:
+    rec = VideoRecord(
+        video_id="v1",
+        frame_size=(20, 10),
+        num_frames=4,
+        segments=[Segment("a", "a", 1, 3)],
+        labels={1: "a", 2: "a"},
+        boxes={1: (0, 0, 4, 4), 2: (10, 0, 19, 9)},
+        queries=["a"],
+    )
+    return EvalDataset("gyt", [rec], DatasetReport("gyt", "tiny"))
+
+
+def test_score_predictions_tiny_hand_computed():
+    # t=1 points inside its box, t=2 points outside (a miss), t=3 is a false-positive second.
+    preds = {
+        "v1": VideoPredictions(
+            frames=[
+                FramePrediction(1, "A", 0.8, point=(2, 2), box=(0, 0, 4, 4)),
+                FramePrediction(2, "a", 0.6, point=(1, 1), box=(10, 0, 19, 9)),
+                FramePrediction(3, "a", 0.4, point=(1, 1), box=(10, 0, 19, 9)),
+                FramePrediction(9, "a", 0.4),  # past the video: ignored
+            ]
+        )
+    }
+    out = score_predictions(_tiny_gyt(), preds)
+    assert out["pointing"] == pytest.approx(1 / 2)
+    assert out["iou_pointing"] == pytest.approx(1 / 3)  # hits {1} over P ∪ G = {1, 2, 3}
+    assert out["spatial_map"] == pytest.approx(1.0)  # both masks equal their boxes
+    # One tube t1–3: voxels 25 + 100 + 100, GT 25 + 100 → IoU 125 / 225 ≥ .5 → AP 1 everywhere.
+    assert out["video_map"] == pytest.approx(1.0)
+    assert out["ignored_predictions"] == 1
+    with pytest.raises(PredictionsError, match="'nope'"):
+        score_predictions(_tiny_gyt(), {"nope": VideoPredictions()})
+    lenient = score_predictions(_tiny_gyt(), {"nope": VideoPredictions()}, ScoringConfig(lenient=True))
+    assert lenient["unknown_videos"] == 1 and lenient["pointing"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def gyt():
+    if not GYT_FILE.exists():
+        pytest.skip(f"GroundingYouTube not found at {GYT_FILE} (STG_SHARED_DATA)")
+    return load_gyt(GYT_FILE)
+
+
+@pytest.mark.slow
+def test_gyt_oracle_is_perfect(gyt):
+    out = score_predictions(gyt, oracle_predictions(gyt))
+    for key in (
+        "pointing",
+        "iou_pointing",
+        "spatial_map",
+        "video_map",
+        *(f"video_map@{t}" for t in (0.1, 0.2, 0.3, 0.4, 0.5)),
+    ):
+        assert out[key] == 1.0, key
+
+
+def test_gyt_boxes_shifted_by_their_width_never_point(gyt):
+    preds = {}
+    for rec in gyt.records:
+        # No point given: pointing uses the centre of the box shifted right by its own (inclusive) width.
+        shifted = {
+            t: (x1 + (x2 - x1 + 1), y1, x2 + (x2 - x1 + 1), y2) for t, (x1, y1, x2, y2) in rec.boxes.items()
+        }
+        preds[rec.video_id] = VideoPredictions(
+            [FramePrediction(t, rec.labels[t], box=b) for t, b in shifted.items()]
+        )
+    out = score_predictions(gyt, preds, metrics=("pointing",))
+    assert out["pointing"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def myt():
+    if not MYT_DIR.exists():
+        pytest.skip(f"MiningYouTube not found at {MYT_DIR} (STG_SHARED_DATA)")
+    return load_myt(MYT_DIR)
+
+
+def _shifted_step_scores(dataset: EvalDataset, k: int) -> dict[str, VideoPredictions]:
+    preds = {}
+    for rec in dataset.records:
+        gt = step_targets(rec, rec.num_frames).numpy()
+        scores = np.zeros((rec.num_frames + k, len(rec.segments)))
+        t = np.nonzero(gt >= 0)[0]
+        scores[t + k, gt[t]] = 1.0
+        preds[rec.video_id] = VideoPredictions(num_frames=rec.num_frames + k, step_scores=scores)
+    return preds
+
+
+def test_myt_oracle_alignment_is_perfect(myt):
+    out = score_predictions(myt, oracle_predictions(myt))
+    assert (out["temporal_iou"], out["temporal_iod"], out["temporal_mof"]) == (1.0, 1.0, 1.0)
+    baseline = text_blind_baseline(myt)
+    assert 0 < baseline["temporal_iou"] < 0.5
+
+
+def test_myt_labels_shifted_match_brute_force(myt):
+    k = 3
+    subset = EvalDataset("myt", myt.records[:40], myt.report)
+    out = score_predictions(subset, _shifted_step_scores(subset, k))
+    per_video = []
+    for rec in subset.records:
+        gt = step_targets(rec, rec.num_frames).tolist()
+        ious = []
+        for i in sorted(set(gt) - {-1}):
+            g = {t for t, s in enumerate(gt) if s == i}
+            d = {t + k for t in g}
+            ious.append(len(g & d) / len(g | d))
+        per_video.append(sum(ious) / len(ious))
+    assert out["temporal_iou"] == pytest.approx(sum(per_video) / len(per_video), abs=1e-6)
