@@ -1,4 +1,4 @@
-"""`stg` command line: Lightning's fit/validate/test/predict plus the project's tools (prepare, synth, eval, ...).
+"""`stg` command line: Lightning fit/validate/test/predict plus the project tools (prepare, synth, eval, ...).
 
 `stg fit --config configs/defaults.yaml --config experiments/clip_finetune.yaml --model.loss.margin=0.01`
 composes config files left to right (OmegaConf interpolation allowed) and then command-line overrides.

@@ -12,10 +12,11 @@ import torch
 from torch import Tensor
 
 from stg_lightning.backbones import BackboneConfig, build_backbone
-from stg_lightning.losses import LossConfig, global_nce_loss, local_nce_loss
+from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
 from stg_lightning.selection import FrameSelector, SelectionConfig
+from stg_lightning.selection.selector import head_projections
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 ConfigT = TypeVar("ConfigT")
@@ -65,15 +66,18 @@ class GroundingModule(L.LightningModule):
             }
         )
         self.backbone = build_backbone(self.backbone_cfg)
-        self.global_head = GlobalHead(
-            self.backbone.frame_dim, self.backbone.sentence_dim, self.backbone.patch_dim, self.global_head_cfg
+        video_dim = (
+            self.backbone.frame_dim
+            if self.global_head_cfg.frame_pooling == "cls"
+            else self.backbone.patch_dim
         )
+        self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, self.global_head_cfg)
         self.local_head = LocalHead(self.backbone.patch_dim, self.backbone.word_dim, self.local_head_cfg)
         self.selector = FrameSelector(self.selection_cfg)
 
     # ----------------------------------------------------------------------------------------- tokens
     def encode_batch(self, batch: dict[str, Any]) -> tuple[FrameTokens, Tensor, TextTokens]:
-        """Tokens of a batch: from cached backbone outputs when the DataModule provides them, else on the fly."""
+        """Tokens of a batch: cached backbone outputs when the DataModule provides them, else computed."""
         frame_mask = batch["frame_mask"].bool()
         if "frame_global" in batch:
             frames = FrameTokens(
@@ -83,31 +87,35 @@ class GroundingModule(L.LightningModule):
             frames = self.backbone.encode_frames(batch["frames"])
         if "sentence" in batch:
             text = TextTokens(batch["sentence"].float(), batch["words"].float(), batch["word_mask"].bool())
-        else:
+        elif "text_ids" in batch:
             text = self.backbone.encode_text(batch["text_ids"])
+        else:  # backbones with their own tokenizer (S3D-word2vec) get raw sentences
+            text = self.backbone.encode_text(self.backbone.tokenize(batch["text"]).to(frame_mask.device))
         return frames, frame_mask, text
 
     # ----------------------------------------------------------------------------------------- losses
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Loss terms and selection statistics of one batch (DESIGN §3.2–3.5)."""
         frames, frame_mask, text = self.encode_batch(batch)
-        selection = self.selector(frames, frame_mask, text, self.global_head, self.local_head)
-        selected = frames.select(selection.indices)
-        selected_mask = selection.mask
-
-        video = self.global_head.pool_video(self.global_head.project_frames(selected), selected_mask)
+        selection = self.selector(
+            frames,
+            frame_mask,
+            text,
+            **head_projections(self.selection_cfg, self.global_head, self.local_head),
+        )
+        video = self.global_head.encode_video(frames, frame_mask, selection.indices, selection.mask)
         sentence = self.global_head.project_text(text.sentence)
-        cfg = self.loss_cfg
-        out: dict[str, Tensor] = {}
-        total = video.new_zeros(())
-        if cfg.global_weight > 0:
-            out["loss_global"] = global_nce_loss(video, sentence, cfg)
-            total = total + cfg.global_weight * out["loss_global"]
-        if cfg.local_weight > 0:
-            out["loss_local"] = local_nce_loss(
-                self.local_head, selected.patches, selected_mask, text.words, text.word_mask, cfg
-            )
-            total = total + cfg.local_weight * out["loss_local"]
-        out["loss"] = total
+        selected = frames.select(selection.indices)
+        out = grounding_loss(
+            self.loss_cfg,
+            video,
+            sentence,
+            self.local_head,
+            selected.patches,
+            selection.mask,
+            text.words,
+            text.word_mask,
+        )
         for key, value in selection.stats.items():
             out[f"select/{key}"] = value
         return out
@@ -129,8 +137,8 @@ class GroundingModule(L.LightningModule):
         out = self.compute_losses(batch)
         if not torch.isfinite(out["loss"]):
             raise FloatingPointError(
-                f"non-finite training loss at step {self.global_step} (videos {batch.get('video_id', [])[:4]}); "
-                "lower optim.head_lr or check the input data"
+                f"non-finite training loss at step {self.global_step} "
+                f"(videos {batch.get('video_id', [])[:4]}); lower optim.head_lr or check the input data"
             )
         self._log_losses(out, "train", batch["frame_mask"].shape[0])
         return out["loss"]
