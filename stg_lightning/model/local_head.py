@@ -1,0 +1,149 @@
+"""Local head (DESIGN §3.4): region/word projections, an attention stack (paper Table 8 variants), mean
+pooling to V̄, S̄, and the pairwise score S[i, j] = cos(V̄_ij, S̄_ij) for every (video i, text j) pair.
+
+Cost of `pairwise_scores` (R = T·N regions, K words, d dims, P = Bv·Bt pairs, one cross + one self layer):
+  cross block per pair   ~ 4·R·K·d (logits + mixing, both directions) + R·d² (region output projection)
+  self block per pair    ~ 2·R²·d  (regions; words K²·d are negligible) + 4·R·d²
+For B=64, T=16, N=49, K=20, d=512 a pair-dependent self layer is ~0.3 GFLOP × 4096 pairs ≈ 1.3 TFLOP forward;
+it dominates, which is why `self_cross` (self-attention before any cross) is far cheaper: its self layers
+depend on one modality only and run once per video / per text. Memory: the per-pair activations are
+[Bv, C, R, d] for a text chunk of C, so the forward holds O(Bv·C·R·d) instead of O(Bv·Bt·R·d); with grad
+enabled and `checkpoint=True` each chunk is recomputed in backward, keeping training memory at that bound
+plus the [Bv, Bt] scores (the price is one extra forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from stg_lightning.model.attention import AttentionKind, CrossBlock, SelfBlock
+from stg_lightning.model.global_head import masked_mean
+
+Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
+VARIANT_LAYERS: dict[str, tuple[str, ...]] = {
+    "cross_self_cross": ("cross", "self", "cross"),
+    "self_cross": ("self", "cross"),
+    "cross_self": ("cross", "self"),
+    "cross_cross": ("cross", "cross"),
+}
+AttentionMaps = list[tuple[str, dict[str, Tensor]]]
+
+
+@dataclass
+class LocalHeadConfig:
+    """embed_dim: d; variant: layer order (Table 8); attention: "cosine" (logits cos/temperature) or "dot"
+    (scaled dot product); chunk_size: texts per pairwise chunk; checkpoint: recompute chunks in backward."""
+
+    embed_dim: int = 512
+    num_heads: int = 8
+    variant: Variant = "cross_self_cross"
+    attention: AttentionKind = "cosine"
+    temperature: float = 0.1
+    chunk_size: int = 8
+    checkpoint: bool = True
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANT_LAYERS:
+            raise ValueError(
+                f"LocalHeadConfig.variant must be one of {sorted(VARIANT_LAYERS)}, got {self.variant!r}"
+            )
+        if self.chunk_size < 1 or self.temperature <= 0:
+            raise ValueError(f"LocalHeadConfig: need chunk_size >= 1 and temperature > 0, got {self}")
+
+
+class LocalHead(nn.Module):
+    """Patch tokens of the selected frames (regions) × word tokens → attention stack → pooled cosine score."""
+
+    def __init__(self, patch_dim: int, word_dim: int, cfg: LocalHeadConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or LocalHeadConfig()
+        c = self.cfg
+        self.patch_proj = nn.Linear(patch_dim, c.embed_dim)
+        self.word_proj = nn.Linear(word_dim, c.embed_dim)
+        layers = VARIANT_LAYERS[c.variant]
+        block = {"cross": CrossBlock, "self": SelfBlock}
+        self.blocks = nn.ModuleList(
+            block[kind](c.embed_dim, c.num_heads, c.attention, c.temperature, c.dropout) for kind in layers
+        )
+        # Leading self blocks see one modality only: run them once per video / per text, not per pair.
+        self.num_unpaired = layers.index("cross")
+
+    @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        return VARIANT_LAYERS[self.cfg.variant]
+
+    def _inputs(self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor):
+        """Project and flatten → regions [B, T·N, d], region mask [B, T·N], words [B, K, d], mask [B, K]."""
+        if patches.dim() != 4 or patch_mask.shape != patches.shape[:2]:
+            raise ValueError(
+                f"LocalHead: patches must be [B, T, N, D] with patch_mask [B, T] (frame validity), "
+                f"got {tuple(patches.shape)} and {tuple(patch_mask.shape)}"
+            )
+        regions = self.patch_proj(patches).flatten(1, 2)
+        region_mask = patch_mask.bool().repeat_interleave(patches.shape[2], dim=1)
+        return regions, region_mask, self.word_proj(words), word_mask.bool()
+
+    def _run(self, layers: slice, regions, region_mask, words, word_mask, return_attention: bool = False):
+        """Apply the blocks in `layers` (a slice of the stack); collect their maps when asked."""
+        maps: AttentionMaps = []
+        for kind, blk in zip(self.layer_kinds[layers], self.blocks[layers]):
+            regions, words, m = blk(regions, region_mask, words, word_mask, return_attention)
+            maps.append((kind, m))
+        return regions, words, maps
+
+    @staticmethod
+    def _score(regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
+        video = masked_mean(regions, region_mask, dim=-2)
+        text = masked_mean(words, word_mask, dim=-2)
+        return F.cosine_similarity(video, text, dim=-1)
+
+    def _unpaired(self, regions, region_mask, words, word_mask):
+        return self._run(slice(0, self.num_unpaired), regions, region_mask, words, word_mask)[:2]
+
+    def _paired_chunk(self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
+        """Scores [Bv, C] of videos [Bv, R, d] × texts [C, K, d] via broadcasting (no input copies)."""
+        rm, wm = region_mask[:, None], word_mask[None]
+        r, w, _ = self._run(slice(self.num_unpaired, None), regions[:, None], rm, words[None], wm)
+        return self._score(r, rm, w, wm)
+
+    def pairwise_scores(
+        self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor
+    ) -> Tensor:
+        """S [Bv, Bt] for patches [Bv, T, N, Dp], patch_mask [Bv, T], words [Bt, K, Dw], word_mask [Bt, K]."""
+        regions, region_mask, w, wm = self._inputs(patches, patch_mask, words, word_mask)
+        regions, w = self._unpaired(regions, region_mask, w, wm)
+        size = self.cfg.chunk_size
+        if self.cfg.checkpoint and torch.is_grad_enabled():
+            # RNG state only matters for dropout; skipping it saves a state copy per chunk.
+            run = partial(
+                checkpoint, self._paired_chunk, use_reentrant=False, preserve_rng_state=self.cfg.dropout > 0
+            )
+        else:
+            run = self._paired_chunk
+        starts = range(0, w.shape[0], size)
+        chunks = [run(regions, region_mask, w[s : s + size], wm[s : s + size]) for s in starts]
+        return torch.cat(chunks, dim=1)
+
+    def forward_pairs(self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
+        """Scores [B] of matched pairs (video i, text i): the diagonal of `pairwise_scores` at O(B) cost."""
+        return self._score(*self._encode_matched(patches, patch_mask, words, word_mask)[:4])
+
+    def attention_maps(
+        self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor
+    ) -> tuple[AttentionMaps, Tensor, Tensor]:
+        """Per-layer maps of matched pairs, [(kind, {name: [B, H, Lq, Lk]})], plus region and word masks."""
+        _, region_mask, _, word_mask, maps = self._encode_matched(patches, patch_mask, words, word_mask, True)
+        return maps, region_mask, word_mask
+
+    def _encode_matched(self, patches, patch_mask, words, word_mask, return_attention: bool = False):
+        regions, region_mask, w, wm = self._inputs(patches, patch_mask, words, word_mask)
+        regions, w, maps = self._run(slice(None), regions, region_mask, w, wm, return_attention)
+        return regions, region_mask, w, wm, maps

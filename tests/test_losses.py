@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from stg_lightning.losses import LossConfig, grounding_loss, nce_loss
+from stg_lightning.model import LocalHead, LocalHeadConfig
+
+SCORES = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+
+
+def test_nce_matches_hand_computation_with_margin():
+    # margin 0.1 → positives 0.8 and 0.7. Each 2-way CE is log(1 + e^(neg - pos)):
+    # v→t rows: log(1+e^-0.7) = 0.403186, log(1+e^-0.5) = 0.474077 → mean 0.438632
+    # t→v cols: log(1+e^-0.6) = 0.437488 twice → mean 0.437488; total 0.876119
+    loss = nce_loss(SCORES, margin=0.1)
+    assert loss.item() == pytest.approx(0.8761194670186679, abs=1e-6)
+    # temperature 0.5 doubles every logit: (log(1+e^-1.4) + log(1+e^-1.0))/2 + log(1+e^-1.2)
+    assert nce_loss(SCORES, margin=0.1, temperature=0.5).item() == pytest.approx(0.5301220160563682, abs=1e-6)
+
+
+def test_nce_gradcheck_in_double():
+    scores = torch.randn(4, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: nce_loss(s, margin=0.2, temperature=0.7), (scores,))
+
+
+def test_local_rows_with_offsets_average_to_the_full_batch_loss():
+    scores = torch.randn(6, 6)
+    full = nce_loss(scores, margin=0.05)
+    per_rank = [
+        nce_loss(scores[r * 3 : (r + 1) * 3], r * 3, 0.05, scores_t2v=scores.T[r * 3 : (r + 1) * 3])
+        for r in range(2)
+    ]
+    torch.testing.assert_close(torch.stack(per_rank).mean(), full)
+
+
+def test_nce_rejects_inconsistent_local_rows():
+    with pytest.raises(ValueError, match="scores_t2v"):
+        nce_loss(torch.randn(2, 4), positive_offset=2)
+    with pytest.raises(ValueError, match="exceed"):
+        nce_loss(torch.randn(2, 4), positive_offset=3, scores_t2v=torch.randn(2, 4))
+
+
+def test_grounding_loss_weights_and_switching_a_term_off():
+    torch.manual_seed(0)
+    head = LocalHead(8, 8, LocalHeadConfig(embed_dim=8, num_heads=2))
+    video, text = torch.randn(3, 8), torch.randn(3, 8)
+    patches, words = torch.randn(3, 2, 4, 8), torch.randn(3, 5, 8)
+    masks = torch.ones(3, 2, dtype=torch.bool), torch.ones(3, 5, dtype=torch.bool)
+    args = (video, text, head, patches, masks[0], words, masks[1])
+    both = grounding_loss(LossConfig(global_weight=2.0, local_weight=0.5), *args)
+    torch.testing.assert_close(both["loss"], 2.0 * both["loss_global"] + 0.5 * both["loss_local"])
+    only_global = grounding_loss(LossConfig(local_weight=0.0), *args)
+    assert "loss_local" not in only_global
+    torch.testing.assert_close(only_global["loss"], both["loss_global"])
+    with pytest.raises(ValueError, match="weights"):
+        LossConfig(global_weight=0.0, local_weight=0.0)

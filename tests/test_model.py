@@ -1,0 +1,138 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig, rollout_heatmap
+from stg_lightning.model.attention import MultiHeadAttention
+from stg_lightning.tokens import FrameTokens
+
+VARIANTS = ["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
+DP, DW, D = 12, 10, 16
+
+
+def _head(variant: str = "cross_self_cross", **kw) -> LocalHead:
+    torch.manual_seed(0)
+    return LocalHead(DP, DW, LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, **kw)).eval()
+
+
+def _inputs(bv: int = 3, bt: int = 5, t: int = 3, n: int = 4, k: int = 6):
+    g = torch.Generator().manual_seed(1)
+    patches = torch.randn(bv, t, n, DP, generator=g)
+    patch_mask = torch.ones(bv, t, dtype=torch.bool)
+    patch_mask[1, 2:] = False
+    words = torch.randn(bt, k, DW, generator=g)
+    word_mask = torch.ones(bt, k, dtype=torch.bool)
+    word_mask[0, 4:] = False
+    word_mask[2, 1:] = False
+    return patches, patch_mask, words, word_mask
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pairwise_shapes_chunking_and_diagonal(variant):
+    head = _head(variant, chunk_size=2)
+    patches, patch_mask, words, word_mask = _inputs()
+    chunked = head.pairwise_scores(patches, patch_mask, words, word_mask)
+    assert chunked.shape == (3, 5) and torch.isfinite(chunked).all()
+    head.cfg.chunk_size = 64
+    torch.testing.assert_close(chunked, head.pairwise_scores(patches, patch_mask, words, word_mask))
+    matched = head.forward_pairs(patches, patch_mask, words[:3], word_mask[:3])
+    torch.testing.assert_close(chunked.diagonal(), matched, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padded_frames_and_words_do_not_change_scores(variant):
+    head = _head(variant)
+    patches, patch_mask, words, word_mask = _inputs()
+    before = head.pairwise_scores(patches, patch_mask, words, word_mask)
+    noisy_patches = torch.where(patch_mask[..., None, None], patches, 100 * torch.randn_like(patches))
+    noisy_words = torch.where(word_mask[..., None], words, 100 * torch.randn_like(words))
+    after = head.pairwise_scores(noisy_patches, patch_mask, noisy_words, word_mask)
+    torch.testing.assert_close(before, after)
+
+
+def test_checkpointed_chunks_give_the_same_gradients():
+    head = _head(chunk_size=2)
+    patches, patch_mask, words, word_mask = _inputs()
+    grads = []
+    for ckpt in (True, False):
+        head.zero_grad()
+        head.cfg.checkpoint = ckpt
+        head.pairwise_scores(patches, patch_mask, words, word_mask).square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in head.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_attention_explicit_path_matches_fused_path():
+    torch.manual_seed(0)
+    for kind in ("cosine", "dot"):
+        attn = MultiHeadAttention(D, 2, kind, temperature=0.1, dropout=0.0)
+        x, ctx = torch.randn(2, 5, D), torch.randn(2, 7, D)
+        mask = torch.tensor([[1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+        fused, _ = attn(x, ctx, mask)
+        explicit, maps = attn(x, ctx, mask, return_attention=True)
+        torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+        assert maps.shape == (2, 2, 5, 7) and maps[0, ..., 3:].abs().sum() == 0
+
+
+def _identity_attention(head: LocalHead) -> None:
+    """Queries and keys unprojected (and identity input projections): a token attends most to its copy."""
+    with torch.no_grad():
+        for proj in (head.patch_proj, head.word_proj):
+            proj.weight.copy_(torch.eye(D, proj.in_features))
+            proj.bias.zero_()
+        for module in head.modules():
+            if isinstance(module, MultiHeadAttention):
+                for lin in (module.query, module.key):
+                    lin.weight.copy_(torch.eye(D))
+                    lin.bias.zero_()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rollout_sums_to_one_per_frame_and_finds_the_planted_region(variant):
+    torch.manual_seed(0)
+    head = LocalHead(D, D, LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, temperature=0.05))
+    _identity_attention(head)
+    patches = torch.randn(3, 4, D)
+    words = torch.randn(1, 2, D)
+    word_mask = torch.tensor([[True, False]])
+    patches[1, 2] = words[0, 0]
+    heat = rollout_heatmap(head, patches, words, word_mask)
+    assert heat.shape == (3, 4) and (heat >= 0).all()
+    torch.testing.assert_close(heat.sum(1), torch.ones(3))
+    assert divmod(int(heat.argmax()), 4) == (1, 2)
+
+
+def test_global_head_pooling_and_scores():
+    torch.manual_seed(0)
+    head = GlobalHead(6, 5, GlobalHeadConfig(embed_dim=4))
+    frames = FrameTokens(torch.randn(2, 5, 6), torch.randn(2, 5, 3, 6), (1, 3))
+    frame_mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    indices = torch.tensor([[0, 2, 3], [0, 1, 0]])
+    sel_mask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    emb = head.project_frames(frames.global_)
+    assert emb.shape == (2, 5, 4) and head.project_text(torch.randn(2, 5)).shape == (2, 4)
+    video = head.encode_video(frames, frame_mask, indices, sel_mask)
+    torch.testing.assert_close(video[0], emb[0, [0, 2, 3]].mean(0))
+    torch.testing.assert_close(video[1], emb[1, :2].mean(0))
+    head.cfg.pool_all_frames = True
+    torch.testing.assert_close(
+        head.encode_video(frames, frame_mask, indices, sel_mask)[0], emb[0, :4].mean(0)
+    )
+    head.cfg.frame_pooling = "mean"
+    torch.testing.assert_close(head.frame_inputs(frames), frames.patches.mean(2))
+    text = torch.randn(3, 4)
+    expected = F.cosine_similarity(video[:, None], text[None], dim=-1)
+    torch.testing.assert_close(GlobalHead.scores(video, text), expected)
+
+
+def test_bad_configs_and_shapes_raise_clear_errors():
+    with pytest.raises(ValueError, match="variant"):
+        LocalHeadConfig(variant="self_self")
+    with pytest.raises(ValueError, match="divisible"):
+        LocalHead(4, 4, LocalHeadConfig(embed_dim=10, num_heads=3))
+    with pytest.raises(ValueError, match="frame_pooling"):
+        GlobalHeadConfig(frame_pooling="max")
+    with pytest.raises(ValueError, match="patch_mask"):
+        _head().pairwise_scores(
+            torch.randn(2, 3, DP), torch.ones(2, 3), torch.randn(2, 4, DW), torch.ones(2, 4)
+        )
