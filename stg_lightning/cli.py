@@ -18,6 +18,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
+from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
+from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
 
@@ -64,11 +66,34 @@ def build_loggers(exp: ExperimentConfig) -> list[Logger]:
     return loggers
 
 
+def missing_inputs(backbone: Any, data: Any) -> list[str]:
+    """Backbone weights and training shards the run needs but this machine lacks, as user-facing messages."""
+    problems = []
+    if backbone.kind == "open_clip" and backbone.pretrained:
+        try:
+            resolve_checkpoint(backbone.model_name, backbone.pretrained, backbone.cache_dir, backbone.download)
+        except (StgUserError, FileNotFoundError, ValueError) as err:
+            problems.append(str(err))
+    if data is not None and data.class_path.endswith("ShardDataModule"):
+        try:
+            expand_shards(data.init_args.train_shards, "data.init_args.train_shards")
+        except StgUserError as err:
+            problems.append(str(err))
+    return problems
+
+
 class StgCLI(LightningCLI):
     """LightningCLI with an `experiment` section that builds the loggers and checkpointing of a run."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_dataclass_arguments(ExperimentConfig, "experiment")
+
+    def before_instantiate_classes(self) -> None:
+        # Fail before anything heavy is built, naming every missing input at once.
+        config = self.config.get(str(self.subcommand), self.config)
+        problems = missing_inputs(config.model.backbone, config.data)
+        if problems:
+            raise StgUserError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         exp = ExperimentConfig(**self._get(self.config, "experiment"))
@@ -85,24 +110,25 @@ class StgCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def run_lightning_cli(args: list[str]) -> StgCLI:
+def run_lightning_cli(args: list[str] | None) -> StgCLI:
     return StgCLI(
         GroundingModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"parser_mode": "omegaconf"},
+        parser_kwargs={"parser_mode": "omegaconf+"},
         seed_everything_default=0,
         args=args,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else argv
     try:
-        if argv and argv[0] in TOOLS:
-            module_name, function = TOOLS[argv[0]].split(":")
-            return getattr(importlib.import_module(module_name), function)(argv[1:]) or 0
+        if args and args[0] in TOOLS:
+            module_name, function = TOOLS[args[0]].split(":")
+            return getattr(importlib.import_module(module_name), function)(args[1:]) or 0
+        # None lets LightningCLI read sys.argv itself (it warns when given both).
         run_lightning_cli(argv)
     except StgUserError as err:
         print(f"stg: error: {err}", file=sys.stderr)

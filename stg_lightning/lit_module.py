@@ -33,6 +33,11 @@ def as_config(value: ConfigT | dict[str, Any] | None, cls: type[ConfigT]) -> Con
     raise TypeError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
 
 
+def _numpy_state_to_safe(state: tuple) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (name, torch.from_numpy(keys.copy()), int(pos), int(has_gauss), float(cached))
+
+
 class GroundingModule(L.LightningModule):
     """The paper's global-local model trained with frame selection and symmetric NCE (DESIGN §3)."""
 
@@ -159,7 +164,8 @@ class GroundingModule(L.LightningModule):
         # Lightning restores optimiser, scheduler and step; RNG streams are ours to keep for an exact resume.
         checkpoint["rng_state"] = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            # numpy's state as plain types + a tensor, so checkpoints stay loadable with weights_only=True
+            "numpy": _numpy_state_to_safe(np.random.get_state()),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -169,7 +175,8 @@ class GroundingModule(L.LightningModule):
         if state is None:
             return
         random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
         torch.set_rng_state(state["torch"])
         if state["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])

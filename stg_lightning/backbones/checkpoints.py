@@ -9,11 +9,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from stg_lightning.errors import StgUserError
+
 # Non-weight entries of OpenAI's TorchScript CLIP archives.
 _TORCHSCRIPT_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 
 
-class BackboneWeightsUnavailable(RuntimeError):
+class BackboneWeightsUnavailable(StgUserError, RuntimeError):
     """Pretrained weights were asked for by tag but are neither cached nor downloadable."""
 
 

@@ -16,7 +16,7 @@ DEFAULT_WORDS = ("crack", "egg", "pour", "milk", "stir", "batter", "flip", "panc
 
 
 class RandomClipDataset(Dataset):
-    """`length` clips of `num_frames` random frames, each paired with a random sentence; deterministic per index."""
+    """`length` clips of random frames, each with a random sentence; deterministic per index."""
 
     def __init__(
         self, length: int, num_frames: int, image_size: int, words: tuple[str, ...], seed: int
@@ -79,7 +79,7 @@ class MemoryDataModule(L.LightningDataModule):
             shuffle=shuffle,
             num_workers=hp.num_workers,
             collate_fn=self._collate,
-            drop_last=shuffle,
+            drop_last=True,
         )
 
     def train_dataloader(self) -> DataLoader:

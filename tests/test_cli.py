@@ -1,0 +1,83 @@
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stg_lightning.cli import main, run_lightning_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = str(ROOT / "configs" / "defaults.yaml")
+EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.yaml"))
+EXPERIMENTS = [p for p in EXPERIMENTS if "sweeps" not in p.parts]
+
+
+def print_config(*configs: str, extra: tuple[str, ...] = ()) -> dict:
+    args = ["fit", "--config", DEFAULTS, *[a for c in configs for a in ("--config", c)], *extra, "--print_config"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(args)
+    assert exit_info.value.code in (0, None)
+    return args
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[str(p.relative_to(ROOT)) for p in EXPERIMENTS])
+def test_every_experiment_parses_and_composes(path, capsys):
+    print_config(str(path))
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    override = yaml.safe_load(path.read_text())
+    # The experiment's own values win over the defaults.
+    assert resolved["experiment"]["name"] == override["experiment"]["name"]
+    for section, values in override.get("model", {}).items():
+        for key, value in values.items():
+            assert resolved["model"][section][key] == value, (section, key)
+
+
+def test_command_line_overrides_win_and_interpolation_resolves(tmp_path, capsys):
+    exp = tmp_path / "exp.yaml"
+    # Relative interpolation, resolved after all files and command-line overrides are merged.
+    exp.write_text("experiment:\n  name: interp\nmodel:\n  local_head:\n    embed_dim: ${..global_head.embed_dim}\n")
+    print_config(str(exp), extra=("--model.global_head.embed_dim=96",))
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["model"]["global_head"]["embed_dim"] == 96
+    assert resolved["model"]["local_head"]["embed_dim"] == 96  # interpolations resolve on the merged config
+
+
+def test_unknown_key_fails_clearly(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(["fit", "--config", DEFAULTS, "--model.loss.margn=0.1", "--print_config"])
+    assert exit_info.value.code == 2
+    assert "margn" in capsys.readouterr().err
+
+
+def test_missing_weights_and_shards_stop_at_once_naming_keys(monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["fit", "--config", DEFAULTS, "--config", str(ROOT / "experiments" / "clip_finetune.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "model.backbone.pretrained" in err and "data.init_args.train_shards" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_smoke_experiment_trains_logs_and_checkpoints(tmp_path):
+    code = main(
+        [
+            "fit",
+            "--config",
+            DEFAULTS,
+            "--config",
+            str(ROOT / "experiments" / "smoke.yaml"),
+            "--trainer.max_steps=3",
+            "--trainer.limit_val_batches=1",
+            f"--experiment.output_dir={tmp_path}",
+            "--experiment.wandb=false",
+        ]
+    )
+    assert code == 0
+    run = tmp_path / "smoke"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["experiment"]["name"] == "smoke"
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert losses and all(loss > 0 for loss in losses)
+    assert any(r.get("lr-AdamW/heads") for r in rows)

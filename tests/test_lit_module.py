@@ -1,0 +1,139 @@
+import lightning as L
+import pytest
+import torch
+
+from stg_lightning.backbones import BackboneConfig
+from stg_lightning.data.memory import MemoryDataModule
+from stg_lightning.lit_module import GroundingModule
+from stg_lightning.losses import LossConfig
+from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
+from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
+from stg_lightning.selection import SelectionConfig
+
+
+def tiny_module(finetune: bool = False, strategy: str = "sinkhorn") -> GroundingModule:
+    return GroundingModule(
+        backbone=BackboneConfig(model_name="stg-tiny-vit", pretrained=None, finetune=finetune, max_words=8),
+        selection=SelectionConfig(strategy=strategy, num_frames=2),
+        global_head=GlobalHeadConfig(embed_dim=32),
+        local_head=LocalHeadConfig(embed_dim=32, num_heads=2),
+        loss=LossConfig(margin=0.001),
+        optim=OptimConfig(head_lr=3e-3, backbone_lr=1e-5),
+    )
+
+
+def tiny_batch(module: GroundingModule, batch_size: int = 4, frames: int = 4) -> dict:
+    g = torch.Generator().manual_seed(0)
+    texts = ["crack the egg", "pour milk", "stir the batter", "flip the pancake"][:batch_size]
+    return {
+        "frames": torch.randn(batch_size, frames, 3, 64, 64, generator=g),
+        "frame_mask": torch.tensor([[True] * frames] * (batch_size - 1) + [[True] * (frames - 1) + [False]]),
+        "text_ids": module.backbone.tokenize(texts),
+        "text": texts,
+    }
+
+
+def test_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    module = tiny_module()
+    batch = tiny_batch(module)
+    optimizer, _ = build_optimizer(
+        build_param_groups([module.global_head, module.local_head], module.backbone, module.optim_cfg),
+        module.optim_cfg,
+        100,
+    )
+    losses = []
+    for _ in range(12):
+        out = module.compute_losses(batch)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+        losses.append(out["loss"].item())
+    assert set(out) >= {"loss", "loss_global", "loss_local", "select/mean_position", "select/plan_entropy"}
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_backbone_gradients_only_when_finetuned(finetune):
+    module = tiny_module(finetune=finetune)
+    module.train()
+    module.compute_losses(tiny_batch(module))["loss"].backward()
+    backbone_grads = [p.grad for p in module.backbone.parameters()]
+    head_grads = [p.grad for p in module.local_head.parameters()]
+    assert all(g is not None for g in head_grads)
+    if finetune:
+        assert any(g is not None and g.abs().sum() > 0 for g in backbone_grads)
+    else:
+        assert all(g is None for g in backbone_grads)
+        assert not module.backbone.training  # frozen backbone stays in eval mode
+
+
+def test_param_groups_carry_configured_learning_rates():
+    frozen = build_param_groups([tiny_module().global_head], tiny_module().backbone, OptimConfig())
+    assert [g["name"] for g in frozen] == ["heads"]
+    module = tiny_module(finetune=True)
+    groups = build_param_groups([module.global_head, module.local_head], module.backbone, module.optim_cfg)
+    assert [(g["name"], g["lr"]) for g in groups] == [("heads", 3e-3), ("backbone", 1e-5)]
+
+
+def test_cached_tokens_batch_gives_the_same_loss_as_frames():
+    torch.manual_seed(0)
+    module = tiny_module(strategy="topk").eval()
+    batch = tiny_batch(module)
+    with torch.no_grad():
+        frames = module.backbone.encode_frames(batch["frames"])
+        text = module.backbone.encode_text(batch["text_ids"])
+        cached = {
+            "frame_global": frames.global_.half(),
+            "frame_patches": frames.patches.half(),
+            "sentence": text.sentence.half(),
+            "words": text.words.half(),
+            "word_mask": text.word_mask,
+            "frame_mask": batch["frame_mask"],
+        }
+        expected = module.compute_losses(batch)["loss"]
+        got = module.compute_losses(cached)["loss"]
+    assert got == pytest.approx(expected.item(), rel=2e-3)
+
+
+class StopAfter(L.Callback):
+    """Simulates a killed run: stops training after `steps` optimiser steps (same schedule as the full run)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
+
+
+def fit(tmp_path, max_steps: int, ckpt_path=None, stop_after: int | None = None) -> GroundingModule:
+    L.seed_everything(0, workers=True)
+    module = tiny_module(strategy="random")
+    # One batch per epoch, so every step sees the same clips whatever epoch bookkeeping Lightning restores; what
+    # the test checks is weights, optimiser, schedule, step and the model's RNG (random frame selection).
+    data = MemoryDataModule(num_frames=4, batch_size=4, train_size=4, val_size=4)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=[L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)]
+        + ([StopAfter(stop_after)] if stop_after else []),
+        deterministic=True,
+    )
+    trainer.fit(module, data, ckpt_path=ckpt_path)
+    return module
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(tmp_path):
+    """4 steps straight == 2 steps, checkpoint, resume to 4 (weights, optimiser, schedule, RNG of random selection)."""
+    straight = fit(tmp_path / "a", 4)
+    fit(tmp_path / "b", 4, stop_after=2)
+    resumed = fit(tmp_path / "c", 4, ckpt_path=tmp_path / "b" / "ckpt" / "last.ckpt")
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
