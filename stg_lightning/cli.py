@@ -31,6 +31,8 @@ TOOLS = {
     "sweep": "stg_lightning.sweep:main",
     "pretrain": "stg_lightning.pretrain.cli:main",
     "demo": "stg_lightning.demo:main",
+    "combine": "stg_lightning.eval.combine:main",
+    "tables": "stg_lightning.report.tables:main",
 }
 
 
@@ -71,7 +73,9 @@ def missing_inputs(backbone: Any, data: Any) -> list[str]:
     problems = []
     if backbone.kind == "open_clip" and backbone.pretrained:
         try:
-            resolve_checkpoint(backbone.model_name, backbone.pretrained, backbone.cache_dir, backbone.download)
+            resolve_checkpoint(
+                backbone.model_name, backbone.pretrained, backbone.cache_dir, backbone.download
+            )
         except (StgUserError, FileNotFoundError, ValueError) as err:
             problems.append(str(err))
     if data is not None and data.class_path.endswith("ShardDataModule"):

@@ -79,6 +79,9 @@ class GroundingModule(L.LightningModule):
         self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, self.global_head_cfg)
         self.local_head = LocalHead(self.backbone.patch_dim, self.backbone.word_dim, self.local_head_cfg)
         self.selector = FrameSelector(self.selection_cfg)
+        # A head whose loss is switched off (Table 6) gets no gradient: freezing it keeps plain DDP working.
+        self.global_head.requires_grad_(self.loss_cfg.global_weight > 0)
+        self.local_head.requires_grad_(self.loss_cfg.local_weight > 0)
 
     # ----------------------------------------------------------------------------------------- tokens
     def encode_batch(self, batch: dict[str, Any]) -> tuple[FrameTokens, Tensor, TextTokens]:
@@ -90,11 +93,13 @@ class GroundingModule(L.LightningModule):
             )
         else:
             frames = self.backbone.encode_frames(batch["frames"])
+            # Video backbones with a temporal stride (S3D: one token per 8 frames) keep a step if any frame is real.
+            frame_mask = frame_mask.unflatten(1, (-1, self.backbone.temporal_stride)).any(-1)
         if "sentence" in batch:
             text = TextTokens(batch["sentence"].float(), batch["words"].float(), batch["word_mask"].bool())
-        elif "text_ids" in batch:
+        elif "text_ids" in batch and self.backbone_cfg.kind == "open_clip":
             text = self.backbone.encode_text(batch["text_ids"])
-        else:  # backbones with their own tokenizer (S3D-word2vec) get raw sentences
+        else:  # backbones with their own tokenizer (S3D-word2vec) read the raw sentences
             text = self.backbone.encode_text(self.backbone.tokenize(batch["text"]).to(frame_mask.device))
         return frames, frame_mask, text
 

@@ -9,11 +9,21 @@ from stg_lightning.cli import main, run_lightning_cli
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = str(ROOT / "configs" / "defaults.yaml")
 EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.yaml"))
-EXPERIMENTS = [p for p in EXPERIMENTS if "sweeps" not in p.parts]
+# Training experiments (eval-only files such as baselines/clip_zeroshot.yaml are `stg eval` configs).
+EXPERIMENTS = [
+    p for p in EXPERIMENTS if "sweeps" not in p.parts and "experiment" in yaml.safe_load(p.read_text())
+]
 
 
 def print_config(*configs: str, extra: tuple[str, ...] = ()) -> dict:
-    args = ["fit", "--config", DEFAULTS, *[a for c in configs for a in ("--config", c)], *extra, "--print_config"]
+    args = [
+        "fit",
+        "--config",
+        DEFAULTS,
+        *[a for c in configs for a in ("--config", c)],
+        *extra,
+        "--print_config",
+    ]
     with pytest.raises(SystemExit) as exit_info:
         run_lightning_cli(args)
     assert exit_info.value.code in (0, None)
@@ -35,7 +45,9 @@ def test_every_experiment_parses_and_composes(path, capsys):
 def test_command_line_overrides_win_and_interpolation_resolves(tmp_path, capsys):
     exp = tmp_path / "exp.yaml"
     # Relative interpolation, resolved after all files and command-line overrides are merged.
-    exp.write_text("experiment:\n  name: interp\nmodel:\n  local_head:\n    embed_dim: ${..global_head.embed_dim}\n")
+    exp.write_text(
+        "experiment:\n  name: interp\nmodel:\n  local_head:\n    embed_dim: ${..global_head.embed_dim}\n"
+    )
     print_config(str(exp), extra=("--model.global_head.embed_dim=96",))
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert resolved["model"]["global_head"]["embed_dim"] == 96
