@@ -1,0 +1,455 @@
+"""Inference (DESIGN §4): a trained GroundingModule → per-second predictions of untrimmed videos.
+
+One streaming pass per video (or per clip window): frames at ``fps`` are read in chunks of ``chunk_size``,
+each chunk goes through the backbone once, and per second we keep only
+  * the temporal similarity ``s[t, c] = cos(f(v_t), g(q_c))`` to each query of the video (raw backbone
+    CLS/EOT instead of f/g with ``raw_features``, the zero-shot baseline), and
+  * one heat grid ``[h, w]`` per query (the backbone's patch grid, rows of a frame sum to 1; never
+    upsampled here — the metrics upsample and threshold at τ).
+Frames and tokens are dropped after their chunk, so memory is O(chunk) plus O(T · Q · h · w) for the grids.
+Heat is computed for every query (not only the predicted one) because labels depend on the whole
+video's scores (min-max, median); per query and frame it costs one local-head pass on N patches, which is
+small next to the backbone.
+
+Frames are resized to the backbone's ``image_size`` square as a whole (no crop, aspect not kept), so the
+heat grid covers the full frame and maps back to it by plain scaling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.func import vmap
+from tqdm import tqdm
+
+from stg_lightning.data.video import VideoReader, sample_times
+from stg_lightning.errors import StgUserError
+from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
+from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
+from stg_lightning.lit_module import GroundingModule
+from stg_lightning.model.rollout import rollout_heatmap
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Slack for float round-off when mapping frame times to whole seconds.
+_EPS = 1e-6
+
+
+@dataclass
+class InferenceConfig:
+    """How predictions are made (DESIGN §4 defaults).
+
+    theta: a second gets the best query's label if its score ≥ theta, else background (paper 0.5).
+    normalise: "none" (raw cosine) or "minmax" (the video's whole [T, Q] score matrix mapped to [0, 1]).
+    median_window: odd temporal median filter on each query's scores (1 = off).
+    chunk_size: frames per backbone forward (bounds memory).
+    spatial: "rollout" (local-head attention rollout) or "patch_similarity" (cosine of patch tokens under
+        f with the query under g; with raw_features the CLIP zero-shot heatmap).
+    fps: frames read per second; several frames of one second are averaged (frame folders: 1 only).
+    raw_features: score with raw backbone CLS/EOT tokens instead of the global head (zero-shot).
+    mode: "untrimmed" (whole videos) or "clip" (paper Table 7: each GT segment padded by its length).
+    heatmaps: compute heat grids at all (off for temporal-only datasets such as MiningYouTube).
+    step_scores: write each video's [T, S] similarity to its ordered steps (MiningYouTube's Viterbi).
+    heat_dtype: storage of the heat grids.
+    """
+
+    theta: float = 0.5
+    normalise: Literal["none", "minmax"] = "none"
+    median_window: int = 1
+    chunk_size: int = 32
+    spatial: Literal["rollout", "patch_similarity"] = "rollout"
+    fps: float = 1.0
+    raw_features: bool = False
+    mode: Literal["untrimmed", "clip"] = "untrimmed"
+    heatmaps: bool = True
+    step_scores: bool = True
+    heat_dtype: Literal["float32", "float16"] = "float32"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.normalise in ("none", "minmax"), "normalise must be 'none' or 'minmax'"),
+            (self.median_window >= 1 and self.median_window % 2 == 1, "median_window must be odd and >= 1"),
+            (self.chunk_size >= 1, "chunk_size must be >= 1"),
+            (
+                self.spatial in ("rollout", "patch_similarity"),
+                "spatial must be 'rollout' or 'patch_similarity'",
+            ),
+            (self.fps >= 1, "fps must be >= 1 (predictions are per second)"),
+            (self.mode in ("untrimmed", "clip"), "mode must be 'untrimmed' or 'clip'"),
+            (self.heat_dtype in ("float32", "float16"), "heat_dtype must be 'float32' or 'float16'"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"InferenceConfig.{message}, got {self}")
+
+
+# ----------------------------------------------------------------------------------------- temporal labels
+def postprocess_scores(sim: Tensor, cfg: InferenceConfig) -> Tensor:
+    """[T, Q] similarities → normalised (per video) and median-smoothed (per query, edges replicated)."""
+    out = sim.float()
+    if cfg.normalise == "minmax" and out.numel():
+        lo, hi = out.min(), out.max()
+        out = (out - lo) / (hi - lo) if hi > lo else torch.zeros_like(out)
+    if cfg.median_window > 1 and out.shape[0] > 1:
+        half = cfg.median_window // 2
+        padded = F.pad(out.T[:, None], (half, half), mode="replicate")[:, 0]  # [Q, T + 2·half]
+        out = padded.unfold(-1, cfg.median_window, 1).median(-1).values.T
+    return out
+
+
+def temporal_labels(scores: Tensor, theta: float) -> tuple[Tensor, Tensor]:
+    """Post-processed [T, Q] scores → label [T] (query index, -1 = background) and its score [T]."""
+    if scores.shape[1] == 0:
+        return torch.full((scores.shape[0],), -1, dtype=torch.long), torch.zeros(scores.shape[0])
+    best, label = scores.max(dim=1)
+    return torch.where(best >= theta, label, torch.full_like(label, -1)), best
+
+
+# ----------------------------------------------------------------------------------------- clip windows
+@dataclass(frozen=True)
+class ClipWindow:
+    """One Table-7 clip: GT segment ``index`` of ``video_id`` padded by its own length, seconds [start, end)."""
+
+    clip_id: str
+    video_id: str
+    index: int
+    start: int
+    end: int
+
+
+def clip_windows(record: VideoRecord) -> list[ClipWindow]:
+    """Each GT segment padded before and after by its own length, clipped to the video."""
+    windows = []
+    for i, seg in enumerate(record.segments):
+        pad = seg.end - seg.start
+        start = max(0, math.ceil(seg.start - pad - _EPS))
+        end = min(record.num_frames, math.ceil(seg.end + pad - _EPS))
+        if end > start:
+            windows.append(ClipWindow(f"{record.video_id}#{i}", record.video_id, i, start, end))
+    return windows
+
+
+def clip_record(record: VideoRecord, window: ClipWindow) -> VideoRecord:
+    """The clip's ground truth in clip time (t − start): only its own step is labelled."""
+    seg = record.segments[window.index]
+    frames = [t for t in seg.frames() if window.start <= t < window.end]
+    return VideoRecord(
+        video_id=window.clip_id,
+        frame_size=record.frame_size,
+        num_frames=window.end - window.start,
+        segments=[Segment(seg.label, seg.query, seg.start - window.start, seg.end - window.start)],
+        labels={t - window.start: seg.query for t in frames},
+        boxes={t - window.start: record.boxes[t] for t in frames if t in record.boxes},
+        queries=[seg.query],
+        source=record.source,
+    )
+
+
+def scored_dataset(dataset: EvalDataset, mode: str) -> EvalDataset:
+    """What predictions of ``mode`` are scored against: the dataset itself, or its Table-7 clips."""
+    if mode == "untrimmed":
+        return dataset
+    clips = [clip_record(rec, w) for rec in dataset.records for w in clip_windows(rec)]
+    return EvalDataset(dataset.name, clips, dataset.report)
+
+
+# ----------------------------------------------------------------------------------------- frame sources
+def find_video(videos_dir: str | Path, video_id: str) -> Path | None:
+    """``<dir>/<id>/`` (a folder of ``<second>.jpg``) or ``<dir>/<id>.<mp4|mkv|webm|avi|mov>``; None if absent."""
+    folder = Path(videos_dir) / video_id
+    if folder.is_dir():
+        return folder
+    for suffix in VIDEO_SUFFIXES:
+        if (path := folder.with_name(video_id + suffix)).is_file():
+            return path
+    return None
+
+
+def _folder_frames(folder: Path) -> list[Path]:
+    """Frame files of a folder ordered by second; they must be 0, 1, 2, ... without gaps."""
+    files = {}
+    for p in folder.iterdir():
+        if p.suffix.lower() in FRAME_SUFFIXES and p.stem.isdigit():
+            files[int(p.stem)] = p
+    missing = [t for t in range(len(files)) if t not in files]
+    if missing:
+        raise StgUserError(
+            f"{folder}: frame folder must hold <second>.jpg for seconds 0..{len(files) - 1}; "
+            f"second {missing[0]} is missing"
+        )
+    return [files[t] for t in range(len(files))]
+
+
+def iter_source_frames(
+    source: str | Path, fps: float, start: int = 0, end: int | None = None, chunk: int = 32
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(t, HxWx3 uint8) at t = k / fps for t in [start, end) from a video file or a frame folder."""
+    source = Path(source)
+    if source.is_dir():
+        if fps != 1:
+            raise StgUserError(f"{source}: a frame folder holds 1 frame per second; set fps: 1 (got {fps})")
+        files = _folder_frames(source)
+        for t in range(start, len(files) if end is None else min(end, len(files))):
+            with Image.open(files[t]) as image:
+                yield float(t), np.asarray(image.convert("RGB"))
+        return
+    with VideoReader(source) as reader:
+        if start == 0 and end is None:
+            yield from reader.iter_at_fps(fps)  # one decoding pass
+            return
+        times = sample_times(start, reader.info.duration if end is None else end, fps)
+        for i in range(0, len(times), chunk):  # one seek per chunk keeps memory at O(chunk)
+            picked, frames = reader.frames_at(times[i : i + chunk])
+            yield from zip(picked, frames)
+            if len(picked) < len(times[i : i + chunk]):
+                return
+
+
+def _chunks(
+    frames: Iterator[tuple[float, np.ndarray]], size: int
+) -> Iterator[list[tuple[float, np.ndarray]]]:
+    chunk = []
+    for item in frames:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ----------------------------------------------------------------------------------------- model passes
+@dataclass
+class _Queries:
+    embedding: Tensor  # [Q, d] L2-normalised
+    words: Tensor  # [Q, K, Dw]
+    word_mask: Tensor  # [Q, K]
+
+
+def _device(model: GroundingModule) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _encode_queries(model: GroundingModule, queries: list[str], cfg: InferenceConfig) -> _Queries:
+    device = _device(model)
+    text = model.backbone.encode_text(model.backbone.tokenize(queries).to(device))
+    emb = text.sentence if cfg.raw_features else model.global_head.project_text(text.sentence)
+    return _Queries(F.normalize(emb.float(), dim=-1), text.words, text.word_mask)
+
+
+def _frame_batch(model: GroundingModule, frames: list[np.ndarray]) -> Tensor:
+    """HxWx3 uint8 frames → [1, C, 3, S, S] normalised, the whole frame resized to the S×S input."""
+    size = model.backbone.image_size
+    x = torch.from_numpy(np.stack(frames)).to(_device(model)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return model.backbone.normalize(x.clamp(0, 255) / 255.0)[None]
+
+
+def _project_frames(model: GroundingModule, tokens: Tensor, cfg: InferenceConfig) -> Tensor:
+    """Frame or patch tokens [..., D] → L2-normalised [..., d] (raw tokens when raw_features)."""
+    if not cfg.raw_features:
+        if tokens.shape[-1] != model.global_head.frame_proj.in_features:
+            raise ValueError(
+                f"spatial='patch_similarity' needs patch tokens of f's input size "
+                f"{model.global_head.frame_proj.in_features}, got {tokens.shape[-1]}; use spatial='rollout'"
+            )
+        tokens = model.global_head.project_frames(tokens)
+    return F.normalize(tokens.float(), dim=-1)
+
+
+def _chunk_heat(model: GroundingModule, patches: Tensor, queries: _Queries, cfg: InferenceConfig) -> Tensor:
+    """Heat [C, Q, N] (each row sums to 1) of every query on every frame of a chunk (patches [C, N, Dp])."""
+    c, q = patches.shape[0], queries.words.shape[0]
+    if cfg.spatial == "patch_similarity":
+        sim = torch.einsum("cnd,qd->cqn", _project_frames(model, patches, cfg), queries.embedding)
+        heat = sim - sim.amin(-1, keepdim=True)  # keeps the ranking; a flat map becomes uniform below
+        total = heat.sum(-1, keepdim=True)
+        return torch.where(
+            total > 0, heat / total.clamp(min=1e-12), torch.full_like(heat, 1 / heat.shape[-1])
+        )
+    # Each (frame, query) pair is rolled out on its own frame: vmap batches the single-frame rollouts.
+    frame_idx = torch.arange(c, device=patches.device).repeat_interleave(q)
+    query_idx = torch.arange(q, device=patches.device).repeat(c)
+
+    def one(frame: Tensor, words: Tensor, mask: Tensor) -> Tensor:
+        return rollout_heatmap(model.local_head, frame[None], words[None], mask[None])[0]
+
+    heat = vmap(one)(patches[frame_idx], queries.words[query_idx], queries.word_mask[query_idx])
+    return heat.reshape(c, q, -1)
+
+
+@dataclass
+class _Stream:
+    """Per-second results of one pass: similarity [T, Q] and heat grids [T, Q, h, w] (or None)."""
+
+    sim: Tensor
+    heat: Tensor | None
+
+
+@contextmanager
+def _eval_mode(model: GroundingModule) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _stream(
+    model: GroundingModule,
+    source: str | Path,
+    queries: list[str],
+    cfg: InferenceConfig,
+    start: int = 0,
+    end: int | None = None,
+) -> _Stream:
+    """One pass over seconds [start, end) of a video: frames → chunks → per-second sums → means."""
+    if model.backbone.temporal_stride != 1:
+        raise StgUserError(
+            f"inference reads single frames per second; backbone {model.backbone_cfg.kind!r} has temporal "
+            f"stride {model.backbone.temporal_stride} (use an image backbone, e.g. open_clip)"
+        )
+    h, w = model.backbone.grid
+    dtype = getattr(torch, cfg.heat_dtype)
+    q = _encode_queries(model, queries, cfg)
+    sims, heats, counts = [], [], []  # per second, grown as seconds arrive (O(T·Q·N) small numbers)
+    for chunk in _chunks(iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size), cfg.chunk_size):
+        tokens = model.backbone.encode_frames(_frame_batch(model, [f for _, f in chunk]))
+        frame_emb = _project_frames(model, model.global_head.frame_inputs(tokens)[0], cfg)
+        sim = (frame_emb @ q.embedding.T).cpu()
+        heat = _chunk_heat(model, tokens.patches[0], q, cfg).cpu() if cfg.heatmaps else None
+        for i, (t, _) in enumerate(chunk):
+            second = math.floor(t + _EPS) - start
+            if second == len(sims):
+                sims.append(torch.zeros(len(queries)))
+                heats.append(torch.zeros(len(queries), h * w) if heat is not None else None)
+                counts.append(0)
+            sims[second] += sim[i]
+            if heat is not None:
+                heats[second] += heat[i]
+            counts[second] += 1
+    n = torch.tensor(counts, dtype=torch.float32)
+    sim = torch.stack(sims) / n[:, None] if sims else torch.zeros(0, len(queries))
+    if not cfg.heatmaps or not heats:
+        return _Stream(sim, None)
+    heat = (torch.stack(heats) / n[:, None, None]).reshape(len(sims), len(queries), h, w).to(dtype)
+    return _Stream(sim, heat)
+
+
+# ----------------------------------------------------------------------------------------- predictions
+def _grid(stream: _Stream, t: int, query: int) -> np.ndarray | None:
+    return None if stream.heat is None else stream.heat[t, query].numpy()
+
+
+def _predictions(
+    stream: _Stream, record: VideoRecord, queries: list[str], cfg: InferenceConfig
+) -> VideoPredictions:
+    """Labels, heat for labelled seconds, grounding entries at GT box seconds and step scores."""
+    scores = postprocess_scores(stream.sim, cfg)
+    labels, best = temporal_labels(scores, cfg.theta)
+    num_frames = scores.shape[0]
+    frames = [
+        FramePrediction(
+            t,
+            None if c < 0 else queries[c],
+            float(best[t]),
+            heat=None if c < 0 else _grid(stream, t, c),
+        )
+        for t, c in enumerate(labels.tolist())
+    ]
+    index = {query: i for i, query in enumerate(queries)}
+    grounding = []
+    if cfg.heatmaps:
+        for t in sorted(record.boxes):
+            query = record.labels.get(t, "")
+            c = index.get(query, -1)
+            # Where the untrimmed label already is the GT query, scoring reads the `frames` entry.
+            if t < num_frames and c >= 0 and labels[t] != c:
+                grounding.append(FramePrediction(t, query, float(scores[t, c]), heat=_grid(stream, t, c)))
+    step_scores = None
+    if cfg.step_scores:
+        columns = [index[s.query] for s in record.segments]
+        step_scores = scores[:, columns].double().numpy()
+    return VideoPredictions(frames, grounding, num_frames=num_frames, step_scores=step_scores)
+
+
+def video_queries(record: VideoRecord) -> list[str]:
+    """The query list of a video: its vocabulary, plus any segment query the vocabulary lacks."""
+    return list(dict.fromkeys([*record.queries, *(s.query for s in record.segments)]))
+
+
+def predict_video(
+    model: GroundingModule, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+) -> VideoPredictions:
+    """Untrimmed predictions of one video (a video file or a folder of ``<second>.jpg``) over its queries."""
+    cfg = cfg or InferenceConfig()
+    queries = video_queries(record)
+    with _eval_mode(model):
+        return _predictions(_stream(model, source, queries, cfg), record, queries, cfg)
+
+
+def predict_clips(
+    model: GroundingModule, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+) -> Predictions:
+    """Table-7 predictions: one entry per padded GT segment (``clip_windows``), keyed by clip id, clip time."""
+    cfg = cfg or InferenceConfig()
+    out: Predictions = {}
+    with _eval_mode(model):
+        for window in clip_windows(record):
+            clip = clip_record(record, window)
+            stream = _stream(model, source, clip.queries, cfg, window.start, window.end)
+            out[window.clip_id] = _predictions(stream, clip, clip.queries, cfg)
+    return out
+
+
+def predict_dataset(
+    model: GroundingModule,
+    dataset: EvalDataset,
+    videos_dir: str | Path,
+    cfg: InferenceConfig | None = None,
+    progress: bool = True,
+    lenient: bool = False,
+) -> Predictions:
+    """Predictions for every record (``cfg.mode``); a missing video fails, or is skipped when ``lenient``."""
+    cfg = cfg or InferenceConfig()
+    out: Predictions = {}
+    missing = []
+    for record in tqdm(dataset.records, desc=f"stg eval {dataset.name}", unit="video", disable=not progress):
+        source = find_video(videos_dir, record.video_id)
+        if source is None:
+            if not lenient:
+                raise StgUserError(
+                    f"--videos {videos_dir}: no video or frame folder for {record.video_id!r} "
+                    f"(expected {record.video_id}.mp4 or {record.video_id}/<second>.jpg; "
+                    f"--lenient scores missing videos as background)"
+                )
+            missing.append(record.video_id)
+            continue
+        if cfg.mode == "clip":
+            out.update(predict_clips(model, source, record, cfg))
+        else:
+            out[record.video_id] = predict_video(model, source, record, cfg)
+    if missing:
+        logger.warning(
+            "%d of %d videos missing under %s, e.g. %s",
+            len(missing),
+            len(dataset.records),
+            videos_dir,
+            missing[0],
+        )
+    return out

@@ -1,0 +1,56 @@
+"""Shared builders of the evaluation tests: a tiny synthetic split, a tiny model and its checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from stg_lightning.backbones import BackboneConfig
+from stg_lightning.data.memory import MemoryDataModule
+from stg_lightning.lit_module import GroundingModule
+from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
+from stg_lightning.selection import SelectionConfig
+from stg_lightning.synth import PRESETS, ScriptConfig, generate
+
+
+def tiny_model(seed: int = 0) -> GroundingModule:
+    """The random-init tiny ViT with 32-d heads (selection picks 4 of MemoryDataModule's 8 frames)."""
+    torch.manual_seed(seed)
+    return GroundingModule(
+        backbone=BackboneConfig(model_name="stg-tiny-vit", pretrained=None),
+        selection=SelectionConfig(num_frames=4),
+        global_head=GlobalHeadConfig(embed_dim=32),
+        local_head=LocalHeadConfig(embed_dim=32, num_heads=4),
+    )
+
+
+def tiny_data() -> MemoryDataModule:
+    return MemoryDataModule(num_frames=8, batch_size=4, train_size=4, val_size=4)
+
+
+def write_tiny_split(out: Path) -> Path:
+    """Two short videos per evaluation split of the synthetic benchmark (a few seconds to render)."""
+    script = ScriptConfig(step_seconds=(2, 3), gap_seconds=(1, 2), edge_seconds=(1, 2))
+    cfg = dataclasses.replace(PRESETS["demo"], train_videos=0, eval_videos=2, script=script)
+    generate(cfg, out, workers=1, progress=False)
+    return out
+
+
+def save_tiny_checkpoint(path: Path) -> Path:
+    """One Lightning training step of the tiny model on random clips, saved as a regular checkpoint."""
+    trainer = L.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=path.parent,
+    )
+    trainer.fit(tiny_model(), tiny_data())
+    trainer.save_checkpoint(path)
+    return path

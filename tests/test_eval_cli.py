@@ -1,0 +1,108 @@
+"""`stg eval`: oracle predictions score 1.0, a checkpoint runs end to end, user errors name the flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eval_fixtures import save_tiny_checkpoint, write_tiny_split
+
+from stg_lightning.eval.cli import build_config, main
+from stg_lightning.eval.datasets import load_dataset, synthetic_frame_size
+from stg_lightning.eval.inference import scored_dataset
+from stg_lightning.eval.predictions import read_predictions, write_predictions
+from stg_lightning.eval.scoring import oracle_predictions
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "eval"
+BOOKKEEPING = {"videos", "unknown_videos", "ignored_predictions"}
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_split(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
+
+
+def _annotations(split: Path, name: str) -> Path:
+    return {
+        "gyt": split / "eval" / "gyt" / "GoundingYouTubeBox.json",
+        "myt": split / "eval" / "myt" / "annotations",
+        "yc_inter": split / "eval" / "yc_inter",
+    }[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"), [("gyt", "untrimmed"), ("gyt", "clip"), ("myt", "untrimmed"), ("yc_inter", "untrimmed")]
+)
+def test_oracle_predictions_score_one(split, tmp_path, name, mode):
+    ann = _annotations(split, name)
+    dataset = scored_dataset(load_dataset(name, ann), mode)
+    write_predictions(oracle_predictions(dataset), tmp_path / "oracle.json")
+    out = tmp_path / "results.json"
+    argv = ["--dataset", name, "--annotations", str(ann), "--predictions", str(tmp_path / "oracle.json")]
+    assert main([*argv, "--mode", mode, "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    metrics = {k: v for k, v in results["metrics"].items() if k not in BOOKKEEPING}
+    assert metrics and all(v == 1.0 for v in metrics.values()), metrics
+    assert ("text_blind" in results["baselines"]) == (name == "myt")
+
+
+def test_synthetic_frame_size_comes_from_meta_json(split):
+    assert synthetic_frame_size(_annotations(split, "gyt")) == (64, 64)
+    assert load_dataset("gyt", _annotations(split, "gyt")).records[0].frame_size == (64, 64)
+
+
+def test_ckpt_end_to_end_writes_results_and_predictions(split, ckpt, tmp_path, capsys):
+    out, preds = tmp_path / "results.json", tmp_path / "preds.json"
+    argv = [
+        "--config", str(CONFIGS / "gyt.yaml"), "--annotations", str(_annotations(split, "gyt")),
+        "--videos", str(split / "eval" / "gyt" / "videos"), "--ckpt", str(ckpt), "--device", "cpu",
+        "--save-predictions", str(preds), "--out", str(out), "inference.normalise=minmax",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads(out.read_text())
+    assert results["config"]["inference"]["normalise"] == "minmax"
+    assert {"pointing", "iou_pointing", "spatial_map", "video_map"} <= set(results["metrics"])
+    assert set(read_predictions(preds)) == {
+        r.video_id for r in load_dataset("gyt", _annotations(split, "gyt")).records
+    }
+    assert "pointing" in capsys.readouterr().out  # the printed table
+
+
+def test_myt_ckpt_uses_default_videos_folder_and_prints_baseline(split, ckpt, tmp_path, capsys):
+    argv = [
+        "--config",
+        str(CONFIGS / "myt.yaml"),
+        "videos=null",
+        "--annotations",
+        str(_annotations(split, "myt")),
+    ]
+    assert main([*argv, "--ckpt", str(ckpt), "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert 0.0 <= results["metrics"]["temporal_mof"] <= 1.0
+    assert "text_blind" in capsys.readouterr().out
+
+
+def test_user_errors_name_the_flag(split, ckpt, tmp_path, capsys):
+    base = ["--dataset", "gyt", "--annotations", str(_annotations(split, "gyt"))]
+    assert main([*base, "--ckpt", str(ckpt), "--videos", str(tmp_path / "nope")]) == 2
+    assert "--videos" in capsys.readouterr().err
+    assert main([*base, "--ckpt", str(tmp_path / "missing.ckpt"), "--videos", str(tmp_path)]) == 2
+    assert "--ckpt" in capsys.readouterr().err
+    assert (
+        main(["--dataset", "gyt", "--annotations", str(tmp_path / "x.json"), "--predictions", "p.json"]) == 2
+    )
+    assert "--annotations" in capsys.readouterr().err
+
+
+def test_config_files_parse_and_reject_unknown_keys(tmp_path):
+    for name in ("gyt", "myt", "yc_inter"):
+        cfg = build_config(str(CONFIGS / f"{name}.yaml"), [])
+        assert cfg.dataset == name and cfg.inference.theta == 0.5
+    with pytest.raises(Exception, match="thetaa"):
+        build_config(str(CONFIGS / "gyt.yaml"), ["inference.thetaa=1"])
