@@ -38,9 +38,12 @@ sweep: $(STAMP)
 
 bench: $(STAMP)
 	mkdir -p $(BENCH_DIR)
-	$(BIN)/python benchmarks/bench_model.py --out $(BENCH_DIR)/model.json
+	# Paper shapes (U=80, T=16, N=49, K=20, d=512) for selection; the heads' B×B pairwise step is timed at
+	# B=16 on a CPU (B=64 takes most of an hour there; pass BENCH_MODEL_ARGS="--batch 64 --device cuda" on a GPU).
+	$(BIN)/python benchmarks/bench_model.py --out $(BENCH_DIR)/model.json $(or $(BENCH_MODEL_ARGS),--batch 16 --memory-batch 8)
 	$(BIN)/python benchmarks/bench_data.py --out $(BENCH_DIR)/data.json
 	$(BIN)/python benchmarks/bench_eval.py --out $(BENCH_DIR)/eval.json
+	$(BIN)/python benchmarks/bench_inference.py --out $(BENCH_DIR)/inference.json
 
 data: $(STAMP)
 	$(BIN)/stg prepare --config configs/data/prepare.yaml $(ARGS)
