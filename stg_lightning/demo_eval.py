@@ -22,7 +22,13 @@ from stg_lightning.eval.predictions import Predictions, write_predictions
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, oracle_predictions, score_predictions
 from stg_lightning.lit_module import GroundingModule
-from stg_lightning.report.baselines import text_blind_rows
+from stg_lightning.report.baselines import (
+    CHANCE_BY_AREA,
+    MOTION_ENERGY,
+    RANDOM_OBJECT,
+    UNIFORM_SPLIT,
+    text_blind_rows,
+)
 from stg_lightning.report.figures import (
     overlay_samples,
     plot_heatmap_overlays,
@@ -52,10 +58,10 @@ COLUMNS = {
 }
 ROW_ORDER = [
     "trained model",
-    "chance by area",
-    "random object",
-    "motion energy",
-    "uniform split",
+    CHANCE_BY_AREA,
+    RANDOM_OBJECT,
+    MOTION_ENERGY,
+    UNIFORM_SPLIT,
     "untrained model",
     "global-only model",
     "oracle",

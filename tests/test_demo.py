@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from stg_lightning.demo import Stages, load_demo_config
+from stg_lightning.demo_eval import COLUMNS, table_rows
+from stg_lightning.errors import StgUserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_config_names_files_that_exist():
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    paths = [cfg.synth["config"], cfg.pretrain["config"], *cfg.train["configs"], cfg.train["global_only"]]
+    assert all((ROOT / p).is_file() for p in paths), paths
+    assert set(cfg.eval["splits"]) == {"gyt", "myt", "yc_inter"}
+
+
+def test_unknown_demo_key_fails_clearly(tmp_path):
+    bad = tmp_path / "demo.yaml"
+    bad.write_text("seed: 1\nepochs: 3\n")
+    with pytest.raises(StgUserError, match="unknown keys \\['epochs'\\]"):
+        load_demo_config(bad)
+
+
+def test_stages_skip_finished_outputs_and_stop_on_failure(tmp_path):
+    stages = Stages(load_demo_config(ROOT / "configs" / "demo.yaml"))
+    calls = []
+    done = tmp_path / "done"
+    done.write_text("ok")
+    stages.run("finished stage", done, lambda: calls.append("ran"))
+    assert calls == [] and "finished stage" not in stages.timings
+    stages.run("new stage", tmp_path / "missing", lambda: calls.append("ran"))
+    assert calls == ["ran"] and "new stage" in stages.timings
+    with pytest.raises(StgUserError, match="failed"):
+        stages.run("broken stage", tmp_path / "missing", lambda: 2)
+
+
+def test_table_rows_follow_the_report_order_and_leave_gaps():
+    results = {
+        "gyt": {"oracle": {"pointing": 1.0}, "trained model": {"pointing": 0.5, "video_map": 0.25}},
+        "myt": {"trained model": {"temporal_iou": 0.4}},
+    }
+    rows = table_rows(results)
+    assert [r["name"] for r in rows] == ["trained model", "oracle"]
+    assert rows[0] == {
+        "name": "trained model",
+        "gyt/pointing": 0.5,
+        "gyt/video_map": 0.25,
+        "myt/temporal_iou": 0.4,
+    }
+    assert set(rows[0]) - {"name"} <= set(COLUMNS)
