@@ -99,7 +99,13 @@ def main() -> None:
     result = {
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "precision": args.precision,
-        "shapes": {"batch": args.batch, "U": args.candidates, "T": args.frames, "K": args.words, "image": size},
+        "shapes": {
+            "batch": args.batch,
+            "U": args.candidates,
+            "T": args.frames,
+            "K": args.words,
+            "image": size,
+        },
         "seconds": seconds,
         "selection_fraction_of_step": seconds["selection"] / seconds["full_step"],
         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None,

@@ -73,9 +73,13 @@ def build_command(spec: dict[str, Any], point: dict[str, Any], run_name: str, gr
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stg sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", type=Path, help="W&B sweep YAML, e.g. experiments/sweeps/table5_similarity.yaml")
+    parser.add_argument(
+        "sweep", type=Path, help="W&B sweep YAML, e.g. experiments/sweeps/table5_similarity.yaml"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
-    parser.add_argument("extra", nargs="*", help="overrides appended to every run, e.g. --trainer.max_steps=5")
+    parser.add_argument(
+        "extra", nargs="*", help="overrides appended to every run, e.g. --trainer.max_steps=5"
+    )
     args, unknown = parser.parse_known_args(argv)
     spec = load_sweep(args.sweep)
     group = spec.get("name", args.sweep.stem)

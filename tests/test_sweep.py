@@ -11,7 +11,9 @@ SWEEPS = sorted(Path(__file__).resolve().parents[1].joinpath("experiments", "swe
 
 
 def test_grid_is_the_cartesian_product_in_file_order():
-    points = grid_points({"a": {"values": [1, 2]}, "b": {"value": "x"}, "c": {"values": [True, False]}}, Path("s"))
+    points = grid_points(
+        {"a": {"values": [1, 2]}, "b": {"value": "x"}, "c": {"values": [True, False]}}, Path("s")
+    )
     assert points == [
         {"a": 1, "b": "x", "c": True},
         {"a": 1, "b": "x", "c": False},
