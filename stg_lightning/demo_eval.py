@@ -1,9 +1,10 @@
 """Evaluation and report stage of `stg demo`: every row scored by the same code on the synthetic eval splits.
 
-Rows: the trained model, chance by area, random object, motion energy (text-blind), the untrained model
-(same frozen backbone, random heads), the global-only model (local loss off; its "where" is the patch
-similarity under the global head, since its local head never trained), and the oracle (ground truth as
-predictions). MYT's text-blind row is the uniform split of the ordered steps.
+Rows: the trained model (heat = attention rollout of its local head, the paper's inference; and again
+with the heat read from its global head's patch similarity), chance by area, random object, motion
+energy (text-blind), the untrained model (same frozen backbone, random heads), the global-only model
+(local loss off; its "where" is the patch similarity under the global head, since its local head never
+trained), and the oracle (ground truth as predictions). MYT's text-blind row is the uniform split.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ COLUMNS = {
     "myt/temporal_iod": "MYT IoD",
     "myt/temporal_mof": "MYT MoF",
 }
+PATCH_SIMILARITY_ROW = "trained model, patch-similarity heat"
 ROW_ORDER = [
     "trained model",
+    PATCH_SIMILARITY_ROW,
     CHANCE_BY_AREA,
     RANDOM_OBJECT,
     MOTION_ENERGY,
@@ -84,8 +87,11 @@ def model_rows(stages: Stages, split: str, dataset: EvalDataset, videos: Path) -
     trained = load_model(stages.checkpoint("grounding"), "cpu")
     global_only = load_model(stages.checkpoint("global_only"), "cpu")
     global_cfg = InferenceConfig(**{**cfg.__dict__, "spatial": "patch_similarity"})
+    rows = {"trained model": predict_dataset(trained, dataset, videos, cfg)}
+    if cfg.heatmaps:  # the same model's "where" from its global head instead of the local head's rollout
+        rows[PATCH_SIMILARITY_ROW] = predict_dataset(trained, dataset, videos, global_cfg)
     return {
-        "trained model": predict_dataset(trained, dataset, videos, cfg),
+        **rows,
         "untrained model": predict_dataset(untrained_model(trained, stages.backbone), dataset, videos, cfg),
         "global-only model": predict_dataset(global_only, dataset, videos, global_cfg),
         "oracle": oracle_predictions(dataset),
