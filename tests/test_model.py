@@ -136,3 +136,18 @@ def test_bad_configs_and_shapes_raise_clear_errors():
         _head().pairwise_scores(
             torch.randn(2, 3, DP), torch.ones(2, 3), torch.randn(2, 4, DW), torch.ones(2, 4)
         )
+
+
+def test_aligned_init_keeps_backbone_similarities_and_can_be_turned_off():
+    torch.manual_seed(0)
+    tokens = torch.randn(6, 32)
+    aligned = LocalHead(32, 32, LocalHeadConfig(embed_dim=16, num_heads=2))
+    torch.testing.assert_close(aligned.patch_proj(tokens), aligned.word_proj(tokens))
+    attention = aligned.blocks[0].region_to_word
+    torch.testing.assert_close(attention.query.weight, attention.key.weight)
+    independent = LocalHead(32, 32, LocalHeadConfig(embed_dim=16, num_heads=2, aligned_init=False))
+    assert not torch.allclose(independent.patch_proj.weight, independent.word_proj.weight)
+    glob = GlobalHead(32, 32, GlobalHeadConfig(embed_dim=16))
+    torch.testing.assert_close(glob.project_frames(tokens), glob.project_text(tokens))
+    # Different token dims cannot share a matrix: each side keeps its own random init.
+    assert GlobalHead(32, 24, GlobalHeadConfig(embed_dim=16)).text_proj.weight.shape == (16, 24)

@@ -9,17 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stg_lightning.model.init import copy_init
 from stg_lightning.tokens import FrameTokens
 
 
 @dataclass
 class GlobalHeadConfig:
     """embed_dim: d. frame_pooling: frame token = CLS ("cls") or mean of its patch tokens ("mean", Table 13).
-    pool_all_frames: video = mean over all U candidate frames instead of the T selected (authors' code)."""
+    pool_all_frames: video = mean over all U candidate frames instead of the T selected (authors' code).
+    aligned_init: f and g start from the same random matrix when the token dims match (model/init.py)."""
 
     embed_dim: int = 512
     frame_pooling: Literal["cls", "mean"] = "cls"
     pool_all_frames: bool = False
+    aligned_init: bool = True
 
     def __post_init__(self) -> None:
         if self.frame_pooling not in ("cls", "mean"):
@@ -42,6 +45,8 @@ class GlobalHead(nn.Module):
         self.cfg = cfg or GlobalHeadConfig()
         self.frame_proj = nn.Linear(video_dim, self.cfg.embed_dim)
         self.text_proj = nn.Linear(text_dim, self.cfg.embed_dim)
+        if self.cfg.aligned_init:
+            copy_init(self.frame_proj, self.text_proj)
 
     def frame_inputs(self, frames: FrameTokens) -> Tensor:
         """The per-frame token f applies to: CLS [B, U, Dv] or the mean of the frame's patches [B, U, Dp]."""

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from stg_lightning.model.attention import AttentionKind, CrossBlock, SelfBlock
+from stg_lightning.model.attention import AttentionKind, CrossBlock, MultiHeadAttention, SelfBlock
 from stg_lightning.model.global_head import masked_mean
+from stg_lightning.model.init import copy_init
 
 Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
 VARIANT_LAYERS: dict[str, tuple[str, ...]] = {
@@ -39,7 +40,9 @@ AttentionMaps = list[tuple[str, dict[str, Tensor]]]
 @dataclass
 class LocalHeadConfig:
     """embed_dim: d; variant: layer order (Table 8); attention: "cosine" (logits cos/temperature) or "dot"
-    (scaled dot product); chunk_size: texts per pairwise chunk; checkpoint: recompute chunks in backward."""
+    (scaled dot product); chunk_size: texts per pairwise chunk; checkpoint: recompute chunks in backward;
+    aligned_init: patch and word projections, and each attention's query and key, start from the same
+    random matrix (model/init.py), so the untrained attention follows the backbone's similarities."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -49,6 +52,7 @@ class LocalHeadConfig:
     chunk_size: int = 8
     checkpoint: bool = True
     dropout: float = 0.0
+    aligned_init: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANT_LAYERS:
@@ -73,6 +77,11 @@ class LocalHead(nn.Module):
         self.blocks = nn.ModuleList(
             block[kind](c.embed_dim, c.num_heads, c.attention, c.temperature, c.dropout) for kind in layers
         )
+        if c.aligned_init:
+            copy_init(self.patch_proj, self.word_proj)
+            for attention in self.modules():
+                if isinstance(attention, MultiHeadAttention):
+                    copy_init(attention.query, attention.key)
         # Leading self blocks see one modality only: run them once per video / per text, not per pair.
         self.num_unpaired = layers.index("cross")
 
