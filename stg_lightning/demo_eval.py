@@ -189,6 +189,9 @@ def evaluate_and_report(stages: Stages) -> Path:
         "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.timings.items()),
         "text-blind rows fill only the columns they can answer; '—' elsewhere. Pointing = trimmed pointing "
         "game (GT seconds + GT step as query).",
+        "untrained model = the same configuration with the heads at initialisation on the same frozen "
+        "pretrained backbone; with aligned initialisation (model/init.py) both modalities start in the "
+        "backbone's joint space, so this row is the backbone's zero-shot grounding, not a text-blind row.",
     ]
     if probe.exists():
         notes.append(f"backbone pretraining summary: `{probe}`")
