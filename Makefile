@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stg-installed
 EXP ?= smoke
+DATASET ?= gyt
 SWEEP ?= table8_attention
 ARGS ?=
 DEMO_DIR ?= runs/demo
@@ -48,8 +49,9 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(BIN)/stg prepare --config configs/data/prepare.yaml $(ARGS)
 
+# make eval EXP=clip_frozen CKPT=runs/clip_frozen/checkpoints/last.ckpt [DATASET=gyt|myt|yc_inter] ARGS="--videos DIR"
 eval: $(STAMP)
-	$(BIN)/stg eval --config configs/eval/$(or $(DATASET),gyt).yaml --ckpt $(CKPT) $(ARGS)
+	$(BIN)/stg eval --config configs/eval/$(DATASET).yaml --ckpt $(CKPT) --out runs/$(EXP)/eval_$(DATASET).json $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/stg demo --out $(DEMO_DIR) $(ARGS)
