@@ -71,11 +71,11 @@ ROW_ORDER = [
 ]
 
 
-def untrained_model(trained: GroundingModule, backbone: Path) -> GroundingModule:
+def untrained_model(trained: GroundingModule, backbone: Path, seed: int) -> GroundingModule:
     """Same configuration and frozen pretrained backbone as `trained`, heads at their random init."""
     hparams = {k: v for k, v in trained.hparams.items() if not k.startswith("_")}
     hparams["backbone"] = {**hparams["backbone"], "pretrained": str(backbone)}
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     return GroundingModule(**hparams).eval()
 
 
@@ -92,7 +92,9 @@ def model_rows(stages: Stages, split: str, dataset: EvalDataset, videos: Path) -
         rows[PATCH_SIMILARITY_ROW] = predict_dataset(trained, dataset, videos, global_cfg)
     return {
         **rows,
-        "untrained model": predict_dataset(untrained_model(trained, stages.backbone), dataset, videos, cfg),
+        "untrained model": predict_dataset(
+            untrained_model(trained, stages.backbone, stages.cfg.seed), dataset, videos, cfg
+        ),
         "global-only model": predict_dataset(global_only, dataset, videos, global_cfg),
         "oracle": oracle_predictions(dataset),
     }
