@@ -10,6 +10,7 @@ import torch
 
 from stg_lightning.backbones import BackboneConfig
 from stg_lightning.data.memory import MemoryDataModule
+from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
 from stg_lightning.selection import SelectionConfig
@@ -54,3 +55,17 @@ def save_tiny_checkpoint(path: Path) -> Path:
     trainer.fit(tiny_model(), tiny_data())
     trainer.save_checkpoint(path)
     return path
+
+
+def tiny_gyt() -> EvalDataset:
+    """Step "a" at seconds 1–2 of a 4-second 20×10 video: a small box at t=1, the right half at t=2."""
+    rec = VideoRecord(
+        video_id="v1",
+        frame_size=(20, 10),
+        num_frames=4,
+        segments=[Segment("a", "a", 1, 3)],
+        labels={1: "a", 2: "a"},
+        boxes={1: (0, 0, 4, 4), 2: (10, 0, 19, 9)},
+        queries=["a"],
+    )
+    return EvalDataset("gyt", [rec], DatasetReport("gyt", "hand-built"))

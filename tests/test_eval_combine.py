@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from eval_fixtures import tiny_gyt
 
 from stg_lightning.eval.combine import combine_predictions, main, unplaced
 from stg_lightning.eval.predictions import (
@@ -11,22 +12,8 @@ from stg_lightning.eval.predictions import (
     read_predictions,
     write_predictions,
 )
-from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
+from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import oracle_predictions, score_predictions
-
-
-def _dataset() -> EvalDataset:
-    # Step "a" at seconds 1–2 of a 4-second 20×10 video: a small box at t=1, the right half at t=2.
-    rec = VideoRecord(
-        video_id="v1",
-        frame_size=(20, 10),
-        num_frames=4,
-        segments=[Segment("a", "a", 1, 3)],
-        labels={1: "a", 2: "a"},
-        boxes={1: (0, 0, 4, 4), 2: (10, 0, 19, 9)},
-        queries=["a"],
-    )
-    return EvalDataset("gyt", [rec], DatasetReport("gyt", "hand-built"))
 
 
 def _oracle_temporal(dataset: EvalDataset):
@@ -53,7 +40,7 @@ def _spatial_model():
 
 
 def test_known_answer_scores():
-    dataset = _dataset()
+    dataset = tiny_gyt()
     combined = combine_predictions(_oracle_temporal(dataset), _spatial_model())
     out = score_predictions(dataset, combined)
     assert out["pointing"] == pytest.approx(1 / 2)  # t=1 points at (7, 2), outside (0..4); t=2 hits
@@ -68,7 +55,7 @@ def test_known_answer_scores():
 
 
 def test_labels_from_temporal_places_from_spatial():
-    dataset = _dataset()
+    dataset = tiny_gyt()
     temporal = _oracle_temporal(dataset)
     video = combine_predictions(temporal, _spatial_model())["v1"]
     assert [(p.t, p.label, p.score, p.box) for p in video.frames] == [
@@ -102,7 +89,7 @@ def test_mismatched_videos_fail_naming_them():
 
 
 def test_cli_round_trip(tmp_path, capsys):
-    dataset = _dataset()
+    dataset = tiny_gyt()
     a, b, out = tmp_path / "a.json", tmp_path / "b.npz", tmp_path / "c.json"
     write_predictions(_oracle_temporal(dataset), a)
     write_predictions(_spatial_model(), b)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from eval_fixtures import tiny_gyt
 
 from stg_lightning.eval.loaders import load_gyt, load_myt, shared_data_root
 from stg_lightning.eval.predictions import (
@@ -11,7 +12,7 @@ from stg_lightning.eval.predictions import (
     read_predictions,
     write_predictions,
 )
-from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
+from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import (
     ScoringConfig,
     oracle_predictions,
@@ -76,19 +77,6 @@ def test_predictions_validation_names_file_video_key(tmp_path):
         read_predictions(path)
 
 
-def _tiny_gyt() -> EvalDataset:
-    rec = VideoRecord(
-        video_id="v1",
-        frame_size=(20, 10),
-        num_frames=4,
-        segments=[Segment("a", "a", 1, 3)],
-        labels={1: "a", 2: "a"},
-        boxes={1: (0, 0, 4, 4), 2: (10, 0, 19, 9)},
-        queries=["a"],
-    )
-    return EvalDataset("gyt", [rec], DatasetReport("gyt", "tiny"))
-
-
 def test_score_predictions_tiny_hand_computed():
     # t=1 points inside its box, t=2 points outside (a miss), t=3 is a false-positive second.
     preds = {
@@ -101,7 +89,7 @@ def test_score_predictions_tiny_hand_computed():
             ]
         )
     }
-    out = score_predictions(_tiny_gyt(), preds)
+    out = score_predictions(tiny_gyt(), preds)
     assert out["pointing"] == pytest.approx(1 / 2)
     assert out["iou_pointing"] == pytest.approx(1 / 3)  # hits {1} over P ∪ G = {1, 2, 3}
     assert out["spatial_map"] == pytest.approx(1.0)  # both masks equal their boxes
@@ -109,8 +97,8 @@ def test_score_predictions_tiny_hand_computed():
     assert out["video_map"] == pytest.approx(1.0)
     assert out["ignored_predictions"] == 1
     with pytest.raises(PredictionsError, match="'nope'"):
-        score_predictions(_tiny_gyt(), {"nope": VideoPredictions()})
-    lenient = score_predictions(_tiny_gyt(), {"nope": VideoPredictions()}, ScoringConfig(lenient=True))
+        score_predictions(tiny_gyt(), {"nope": VideoPredictions()})
+    lenient = score_predictions(tiny_gyt(), {"nope": VideoPredictions()}, ScoringConfig(lenient=True))
     assert lenient["unknown_videos"] == 1 and lenient["pointing"] == 0.0
 
 
