@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +36,7 @@ from stg_lightning.data.video import VideoReader, sample_times
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
+from stg_lightning.evaluating import evaluating
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.model.rollout import rollout_heatmap
 
@@ -299,17 +299,6 @@ class _Stream:
     heat: Tensor | None
 
 
-@contextmanager
-def _eval_mode(model: GroundingModule) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _stream(
     model: GroundingModule,
     source: str | Path,
@@ -399,7 +388,7 @@ def predict_video(
     """Untrimmed predictions of one video (a video file or a folder of ``<second>.jpg``) over its queries."""
     cfg = cfg or InferenceConfig()
     queries = video_queries(record)
-    with _eval_mode(model):
+    with evaluating(model):
         return _predictions(_stream(model, source, queries, cfg), record, queries, cfg)
 
 
@@ -409,7 +398,7 @@ def predict_clips(
     """Table-7 predictions: one entry per padded GT segment (``clip_windows``), keyed by clip id, clip time."""
     cfg = cfg or InferenceConfig()
     out: Predictions = {}
-    with _eval_mode(model):
+    with evaluating(model):
         for window in clip_windows(record):
             clip = clip_record(record, window)
             stream = _stream(model, source, clip.queries, cfg, window.start, window.end)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stg_lightning.jsonfile import read_json_object
+
 FORMAT = "stg-predictions"
 VERSION = 1
 _PARTS = ("frames", "grounding")
@@ -143,12 +145,12 @@ def _entry_from_json(e: object, where: str) -> FramePrediction:
 
 
 def _read_json(path: Path) -> Predictions:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PredictionsError(f"{path}: cannot read predictions JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PredictionsError(f"{path}: top level must be an object with 'format', 'version', 'videos'")
+    data = read_json_object(
+        path,
+        "predictions",
+        "top level must be an object with 'format', 'version', 'videos'",
+        PredictionsError,
+    )
     _check_header(path, data.get("format"), data.get("version"))
     if not isinstance(data.get("videos"), dict):
         raise PredictionsError(f"{path}: key 'videos' must map video ids to predictions")

@@ -12,8 +12,6 @@ Retrieval: frame → caption top-1 on held-out pairs; a hit if the chosen captio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stg_lightning.backbones import Backbone
+from stg_lightning.evaluating import evaluating
 from stg_lightning.pretrain.data import PairSet
 from stg_lightning.synth.config import SynthConfig
 from stg_lightning.synth.script import build_vocabulary
@@ -100,17 +99,6 @@ def draw_pointing_set(synth: SynthConfig, cfg: ProbeConfig) -> PointingSet:
     )
 
 
-@contextmanager
-def _inference(backbone: Backbone) -> Iterator[None]:
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        backbone.train(was_training)
-
-
 def _encode_frames(backbone: Backbone, frames: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
     """L2-normalised global [M, D] and patch [M, N, D] tokens of uint8 frames [M, 3, H, W]."""
     device = next(backbone.parameters()).device
@@ -142,7 +130,7 @@ def patch_centres(grid: tuple[int, int], image_size: int) -> Tensor:
 
 def zero_shot_pointing(backbone: Backbone, pointing: PointingSet, batch_size: int = 256) -> float:
     """Fraction of frames whose argmax-cosine patch centre lies inside the acting object's box."""
-    with _inference(backbone):
+    with evaluating(backbone):
         _, patches = _encode_frames(backbone, pointing.frames, batch_size)
         texts = _encode_texts(backbone, pointing.texts, batch_size)
     heat = torch.einsum("mnd,md->mn", patches, texts)
@@ -152,7 +140,7 @@ def zero_shot_pointing(backbone: Backbone, pointing: PointingSet, batch_size: in
 
 def zero_shot_retrieval(backbone: Backbone, pairs: PairSet, batch_size: int = 256) -> float:
     """Frame → caption top-1 accuracy over all captions of `pairs` (a hit: the caption fits the frame)."""
-    with _inference(backbone):
+    with evaluating(backbone):
         frames, _ = _encode_frames(backbone, pairs.frames, batch_size)
         captions = _encode_texts(backbone, pairs.captions, batch_size)
     best = (frames @ captions.T).argmax(-1)

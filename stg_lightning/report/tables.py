@@ -18,7 +18,6 @@ as percentages; "—" marks a metric a run lacks and the paper's columns we do n
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS
+from stg_lightning.jsonfile import read_json_object
 
 MISSING = "—"
 
@@ -112,12 +112,9 @@ def _run_name(path: Path, dataset: str) -> str:
 def read_results(path: str | Path) -> list[Result]:
     """The run's result plus any baseline rows of one JSON file (forms in the module docstring)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StgUserError(f"{path}: cannot read results JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise StgUserError(f"{path}: expected an object (a metrics dict or one with 'metrics')")
+    data = read_json_object(
+        path, "results", "expected an object (a metrics dict or one with 'metrics')", StgUserError
+    )
     if "metrics" not in data:
         data = {"metrics": data, "dataset": infer_dataset(data, str(path))}
     metrics, dataset = data["metrics"], data.get("dataset")

@@ -6,7 +6,6 @@ second k = the frame at t = k s. Temporal GT = runs of consecutive seconds with 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from stg_lightning.eval.records import (
@@ -24,6 +23,7 @@ from stg_lightning.eval.records import (
     query_vocabulary,
     runs_to_segments,
 )
+from stg_lightning.jsonfile import read_json_object
 
 GYT_FRAME_SIZE = (640, 480)
 # The release clips x at this value (a known defect counted in the report).
@@ -38,12 +38,9 @@ def load_gyt(
 ) -> EvalDataset:
     """Load GroundingYouTube; boxes as given unless ``clip_to_frame``; defects counted in ``report``."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AnnotationError(f"{path}: cannot read GroundingYouTube JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise AnnotationError(f"{path}: top level must be {{video_id: {{second: {{box, step}}}}}}")
+    data = read_json_object(
+        path, "GroundingYouTube", "top level must be {video_id: {second: {box, step}}}", AnnotationError
+    )
     report = DatasetReport("gyt", str(path))
     skip = Skipper(report, lenient)
     records: list[VideoRecord] = []
