@@ -79,34 +79,43 @@ def untrained_model(trained: GroundingModule, backbone: Path, seed: int) -> Grou
     return GroundingModule(**hparams).eval()
 
 
-def model_rows(stages: Stages, split: str, dataset: EvalDataset, videos: Path) -> dict[str, Predictions]:
+def load_models(stages: Stages) -> dict[str, GroundingModule]:
+    """The three models the report scores, loaded once for all splits."""
+    trained = load_model(stages.checkpoint("grounding"), "cpu")
+    return {
+        "trained": trained,
+        "untrained": untrained_model(trained, stages.backbone, stages.cfg.seed),
+        "global_only": load_model(stages.checkpoint("global_only"), "cpu"),
+    }
+
+
+def model_rows(
+    stages: Stages, models: dict[str, GroundingModule], split: str, dataset: EvalDataset, videos: Path
+) -> dict[str, Predictions]:
     ev = stages.cfg.eval
     cfg = InferenceConfig(theta=ev["theta"], normalise=ev["normalise"], median_window=ev["median_window"])
     if split == "myt":
         cfg.heatmaps = False
-    trained = load_model(stages.checkpoint("grounding"), "cpu")
-    global_only = load_model(stages.checkpoint("global_only"), "cpu")
+    trained = models["trained"]
     global_cfg = InferenceConfig(**{**cfg.__dict__, "spatial": "patch_similarity"})
     rows = {"trained model": predict_dataset(trained, dataset, videos, cfg)}
     if cfg.heatmaps:  # the same model's "where" from its global head instead of the local head's rollout
         rows[PATCH_SIMILARITY_ROW] = predict_dataset(trained, dataset, videos, global_cfg)
     return {
         **rows,
-        "untrained model": predict_dataset(
-            untrained_model(trained, stages.backbone, stages.cfg.seed), dataset, videos, cfg
-        ),
-        "global-only model": predict_dataset(global_only, dataset, videos, global_cfg),
+        "untrained model": predict_dataset(models["untrained"], dataset, videos, cfg),
+        "global-only model": predict_dataset(models["global_only"], dataset, videos, global_cfg),
         "oracle": oracle_predictions(dataset),
     }
 
 
 def evaluate_split(
-    stages: Stages, split: str
+    stages: Stages, models: dict[str, GroundingModule], split: str
 ) -> tuple[dict[str, dict[str, float]], EvalDataset, Predictions]:
     root = stages.synth_dir
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
-    predictions = model_rows(stages, split, dataset, videos)
+    predictions = model_rows(stages, models, split, dataset, videos)
     scoring = ScoringConfig()
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     rows.update(text_blind_rows(dataset, videos_dir=videos, meta=root / "meta.json", scoring=scoring))
@@ -153,9 +162,10 @@ def log_to_wandb(stages: Stages, rows: list[dict[str, Any]], figures: dict[str, 
 
 def evaluate_and_report(stages: Stages) -> Path:
     results, datasets, trained = {}, {}, {}
+    models = load_models(stages)
     for split in stages.cfg.eval["splits"]:
         print(f"[demo] evaluate {split} ...", flush=True)
-        results[split], datasets[split], trained[split] = evaluate_split(stages, split)
+        results[split], datasets[split], trained[split] = evaluate_split(stages, models, split)
     report_dir = Path(stages.cfg.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     runs = stages.out / "runs"
