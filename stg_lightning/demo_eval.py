@@ -1,21 +1,25 @@
 """Evaluation and report stage of `stg demo`: every row scored by the same code on the synthetic eval splits.
 
-Rows: the trained model (heat = attention rollout of its local head, the paper's inference; and again
-with the heat read from its global head's patch similarity), chance by area, random object, motion
-energy (text-blind), the untrained model (same frozen backbone, random heads), the global-only model
-(local loss off; its "where" is the patch similarity under the global head, since its local head never
-trained), and the oracle (ground truth as predictions). MYT's text-blind row is the uniform split.
+Rows: the trained model read out two ways (the demo's readout, `eval.inference` in configs/demo.yaml, and
+the paper's, `eval.paper_inference`: frame CLS under the global head for *when*, local-head attention
+rollout for *where*), chance by area, random object, motion energy (text-blind), the untrained model (same
+frozen backbone, plain random heads), the backbone's zero-shot grounding (heads at the aligned
+initialisation training starts from), the global-only model (local loss off), and the oracle (ground
+truth as predictions). MYT's text-blind row is the uniform split. Every model row but the paper readout
+uses the demo's readout, so rows differ only in their weights.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from stg_lightning.errors import StgUserError
 from stg_lightning.eval.cli import load_model
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import InferenceConfig, predict_dataset
@@ -57,24 +61,31 @@ COLUMNS = {
     "myt/temporal_iod": "MYT IoD",
     "myt/temporal_mof": "MYT MoF",
 }
-PATCH_SIMILARITY_ROW = "trained model, patch-similarity heat"
+PAPER_READOUT_ROW = "trained model, paper readout (frame CLS + rollout)"
+UNTRAINED_ROW = "untrained model (random-init heads)"
+ZERO_SHOT_ROW = "backbone zero-shot (untrained aligned heads)"
 ROW_ORDER = [
     "trained model",
-    PATCH_SIMILARITY_ROW,
+    PAPER_READOUT_ROW,
     CHANCE_BY_AREA,
     RANDOM_OBJECT,
     MOTION_ENERGY,
     UNIFORM_SPLIT,
-    "untrained model",
+    UNTRAINED_ROW,
+    ZERO_SHOT_ROW,
     "global-only model",
     "oracle",
 ]
 
 
-def untrained_model(trained: GroundingModule, backbone: Path, seed: int) -> GroundingModule:
-    """Same configuration and frozen pretrained backbone as `trained`, heads at their random init."""
+def untrained_model(trained: GroundingModule, backbone: Path, seed: int, aligned: bool) -> GroundingModule:
+    """Same configuration and frozen pretrained backbone as `trained`, heads at initialisation: aligned
+    (both sides' projections start equal, model/init.py: the backbone's zero-shot grounding) or plain
+    independent random projections (text-blind in effect)."""
     hparams = {k: v for k, v in trained.hparams.items() if not k.startswith("_")}
     hparams["backbone"] = {**hparams["backbone"], "pretrained": str(backbone)}
+    for head in ("global_head", "local_head"):
+        hparams[head] = {**hparams[head], "aligned_init": aligned}
     torch.manual_seed(seed)
     return GroundingModule(**hparams).eval()
 
@@ -84,27 +95,46 @@ def load_models(stages: Stages) -> dict[str, GroundingModule]:
     trained = load_model(stages.checkpoint("grounding"), "cpu")
     return {
         "trained": trained,
-        "untrained": untrained_model(trained, stages.backbone, stages.cfg.seed),
+        "untrained": untrained_model(trained, stages.backbone, stages.cfg.seed, aligned=False),
+        "zero_shot": untrained_model(trained, stages.backbone, stages.cfg.seed, aligned=True),
         "global_only": load_model(stages.checkpoint("global_only"), "cpu"),
     }
+
+
+def inference_config(section: dict[str, Any], name: str) -> InferenceConfig:
+    """An InferenceConfig from a section of the demo config's `eval`, naming the bad key if any."""
+    try:
+        return InferenceConfig(**section)
+    except TypeError as err:
+        raise StgUserError(f"demo config eval.{name}: {err}; keys are InferenceConfig fields") from err
+
+
+def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
+    """The two readouts and the scoring settings, as the report prints them."""
+    short = ("temporal", "spatial", "normalise", "theta", "median_window")
+    out = {
+        name: ", ".join(f"{k}={ev[key][k]}" for k in short if k in ev[key])
+        for name, key in (("trained model", "inference"), ("paper readout", "paper_inference"))
+    }
+    out["scoring"] = ", ".join(f"{k}={v}" for k, v in ev.get("scoring", {}).items())
+    return out
 
 
 def model_rows(
     stages: Stages, models: dict[str, GroundingModule], split: str, dataset: EvalDataset, videos: Path
 ) -> dict[str, Predictions]:
+    """Every model row's predictions: the demo's readout for all models, plus the paper's for the trained one."""
     ev = stages.cfg.eval
-    cfg = InferenceConfig(theta=ev["theta"], normalise=ev["normalise"], median_window=ev["median_window"])
-    if split == "myt":
-        cfg.heatmaps = False
-    trained = models["trained"]
-    global_cfg = InferenceConfig(**{**cfg.__dict__, "spatial": "patch_similarity"})
-    rows = {"trained model": predict_dataset(trained, dataset, videos, cfg)}
-    if cfg.heatmaps:  # the same model's "where" from its global head instead of the local head's rollout
-        rows[PATCH_SIMILARITY_ROW] = predict_dataset(trained, dataset, videos, global_cfg)
+    readouts = {"demo": inference_config(ev["inference"], "inference")}
+    readouts["paper"] = inference_config(ev["paper_inference"], "paper_inference")
+    if split == "myt":  # temporal only
+        readouts = {k: replace(v, heatmaps=False) for k, v in readouts.items()}
     return {
-        **rows,
-        "untrained model": predict_dataset(models["untrained"], dataset, videos, cfg),
-        "global-only model": predict_dataset(models["global_only"], dataset, videos, global_cfg),
+        "trained model": predict_dataset(models["trained"], dataset, videos, readouts["demo"]),
+        PAPER_READOUT_ROW: predict_dataset(models["trained"], dataset, videos, readouts["paper"]),
+        UNTRAINED_ROW: predict_dataset(models["untrained"], dataset, videos, readouts["demo"]),
+        ZERO_SHOT_ROW: predict_dataset(models["zero_shot"], dataset, videos, readouts["demo"]),
+        "global-only model": predict_dataset(models["global_only"], dataset, videos, readouts["demo"]),
         "oracle": oracle_predictions(dataset),
     }
 
@@ -116,7 +146,10 @@ def evaluate_split(
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
     predictions = model_rows(stages, models, split, dataset, videos)
-    scoring = ScoringConfig()
+    try:
+        scoring = ScoringConfig(**stages.cfg.eval.get("scoring", {}))
+    except TypeError as err:
+        raise StgUserError(f"demo config eval.scoring: {err}; keys are ScoringConfig fields") from err
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     rows.update(text_blind_rows(dataset, videos_dir=videos, meta=root / "meta.json", scoring=scoring))
     out = stages.out / "eval"
@@ -201,9 +234,12 @@ def evaluate_and_report(stages: Stages) -> Path:
         "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.timings.items()),
         "text-blind rows fill only the columns they can answer; '—' elsewhere. Pointing = trimmed pointing "
         "game (GT seconds + GT step as query).",
-        "untrained model = the same configuration with the heads at initialisation on the same frozen "
-        "pretrained backbone; with aligned initialisation (model/init.py) both modalities start in the "
-        "backbone's joint space, so this row is the backbone's zero-shot grounding, not a text-blind row.",
+        f"{UNTRAINED_ROW} = the trained model's configuration and frozen pretrained backbone, heads at a "
+        "plain random initialisation (independent projections: text-blind in effect). "
+        f"{ZERO_SHOT_ROW} = the same heads at the aligned initialisation training starts from "
+        "(model/init.py): both modalities start in the backbone's joint space, so this row is the "
+        "pretrained backbone's own zero-shot grounding (the paper's CLIP row), not a text-blind row.",
+        "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(stages.cfg.eval).items()),
     ]
     if probe.exists():
         notes.append(f"backbone pretraining summary: `{probe}`")

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from stg_lightning.demo import Stages, load_demo_config
-from stg_lightning.demo_eval import COLUMNS, table_rows
+from stg_lightning.demo_eval import COLUMNS, inference_config, readout_summary, table_rows
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.scoring import ScoringConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,6 +15,19 @@ def test_demo_config_names_files_that_exist():
     paths = [cfg.synth["config"], cfg.pretrain["config"], *cfg.train["configs"], cfg.train["global_only"]]
     assert all((ROOT / p).is_file() for p in paths), paths
     assert set(cfg.eval["splits"]) == {"gyt", "myt", "yc_inter"}
+
+
+def test_demo_readouts_are_inference_and_scoring_configs():
+    ev = load_demo_config(ROOT / "configs" / "demo.yaml").eval
+    demo, paper = inference_config(ev["inference"], "inference"), inference_config(ev["paper_inference"], "x")
+    assert (demo.temporal, demo.spatial) == ("patch_pool", "patch_similarity")
+    assert (paper.temporal, paper.spatial) == ("global", "rollout")  # DESIGN §4
+    assert ScoringConfig(**ev["scoring"]).relative_tau
+    assert "temporal=patch_pool" in readout_summary(ev)["trained model"]
+    with pytest.raises(StgUserError, match="eval.inference: .*temporl"):
+        inference_config({"temporl": "global"}, "inference")
+    with pytest.raises(ValueError, match="temporal must be"):
+        inference_config({"temporal": "cls"}, "inference")
 
 
 def test_unknown_demo_key_fails_clearly(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from eval_fixtures import tiny_model, write_tiny_split
 from PIL import Image
 
@@ -62,6 +63,17 @@ def test_minmax_normalises_the_whole_video():
     # 0.45 → 0.583 now clears θ = 0.5.
     assert temporal_labels(scores, 0.5)[0].tolist() == [0, 1, 1, 0]
     assert postprocess_scores(torch.full((3, 2), 0.3), InferenceConfig(normalise="minmax")).eq(0).all()
+
+
+def test_query_minmax_normalises_each_query_over_the_video():
+    scores = postprocess_scores(SIM, InferenceConfig(normalise="query_minmax"))
+    # Column 0 spans [0.1, 0.6], column 1 [0.2, 0.7]: each maps to [0, 1] on its own.
+    expected = torch.tensor([[1.0, 0.0], [0.6, 0.5], [0.0, 1.0], [0.9, 0.6]])
+    assert torch.allclose(scores, expected)
+    assert temporal_labels(scores, 0.5)[0].tolist() == [0, 0, 1, 0]
+    flat = torch.tensor([[0.3, 0.1], [0.3, 0.5]])  # a constant query becomes 0, the other is still scaled
+    flat_scores = postprocess_scores(flat, InferenceConfig(normalise="query_minmax"))
+    assert torch.equal(flat_scores, torch.tensor([[0.0, 0.0], [0.0, 1.0]]))
 
 
 def test_median_smoothing_replicates_edges_and_removes_spikes():
@@ -202,3 +214,27 @@ def test_predict_dataset_missing_video(split, gyt, model, tmp_path):
     cfg = InferenceConfig(mode="clip", heatmaps=False)
     clips = predict_dataset(model, gyt, split / "eval" / "gyt" / "videos", cfg, progress=False)
     assert set(clips) == {r.video_id for r in scored_dataset(gyt, "clip").records}
+
+
+def test_patch_pool_scores_are_the_pooled_patch_cosines(split, gyt, model):
+    rec = gyt.records[0]
+    path = _video(split, rec.video_id)
+    cfg = InferenceConfig(theta=-1.0, temporal="patch_pool", patch_pool_temperature=0.05, heatmaps=False)
+    preds = predict_video(model, path, rec, cfg)
+    steps = [s.query for s in rec.segments]
+    _, frame = next(iter_frames_at_fps(path, 1))
+    with torch.no_grad():
+        x = torch.from_numpy(frame).permute(2, 0, 1).float()[None]
+        size = model.backbone.image_size
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+        patches = model.backbone.encode_frames(model.backbone.normalize(x / 255.0)[None]).patches[0, 0]
+        queries = model.global_head.project_text(
+            model.backbone.encode_text(model.backbone.tokenize(steps)).sentence
+        )
+        cos = F.normalize(model.global_head.project_frames(patches), dim=-1) @ F.normalize(queries, dim=-1).T
+    expected = ((cos / 0.05).softmax(0) * cos).sum(0)  # softmax over the N patches, per query
+    np.testing.assert_allclose(preds.step_scores[0], expected.numpy(), atol=1e-5)
+    # Temperature 0 reads the best patch: never below the softmax-weighted mean.
+    best = predict_video(model, path, rec, InferenceConfig(temporal="patch_pool", patch_pool_temperature=0.0))
+    np.testing.assert_allclose(best.step_scores[0], cos.amax(0).numpy(), atol=1e-5)
+    assert (best.step_scores >= preds.step_scores - 1e-6).all()

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig, rollout_heatmap
 from stg_lightning.model.attention import MultiHeadAttention
+from stg_lightning.model.patch_pooling import pooled_patch_scores
 from stg_lightning.tokens import FrameTokens
 
 VARIANTS = ["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
@@ -151,3 +152,12 @@ def test_aligned_init_keeps_backbone_similarities_and_can_be_turned_off():
     torch.testing.assert_close(glob.project_frames(tokens), glob.project_text(tokens))
     # Different token dims cannot share a matrix: each side keeps its own random init.
     assert GlobalHead(32, 24, GlobalHeadConfig(embed_dim=16)).text_proj.weight.shape == (16, 24)
+
+
+def test_pooled_patch_scores_between_mean_and_max():
+    patches = F.normalize(torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(1)), dim=-1)
+    texts = F.normalize(torch.randn(2, 4, generator=torch.Generator().manual_seed(2)), dim=-1)
+    cos = torch.einsum("bnd,td->btn", patches, texts)
+    torch.testing.assert_close(pooled_patch_scores(patches, texts, 0.0), cos.amax(-1))
+    torch.testing.assert_close(pooled_patch_scores(patches, texts, 1e-4), cos.amax(-1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(pooled_patch_scores(patches, texts, 1e4), cos.mean(-1), atol=1e-4, rtol=0)

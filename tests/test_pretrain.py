@@ -30,7 +30,6 @@ from stg_lightning.pretrain.module import (
     PretrainModule,
     PretrainOptimConfig,
     multi_positive_nce,
-    pooled_patch_scores,
 )
 from stg_lightning.pretrain.probe import (
     PointingSet,
@@ -69,15 +68,6 @@ def test_multi_positive_nce_hand_computed():
     col1 = -(0.5 * math.log(1 / 2) + 0.5 * math.log(1 / 2))
     expected = ((row0 + row1) / 2 + (col0 + col1) / 2) / 2
     assert multi_positive_nce(logits, positives).item() == pytest.approx(expected, rel=1e-6)
-
-
-def test_pooled_patch_scores_between_mean_and_max():
-    patches = F.normalize(torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(1)), dim=-1)
-    texts = F.normalize(torch.randn(2, 4, generator=torch.Generator().manual_seed(2)), dim=-1)
-    cos = torch.einsum("bnd,td->btn", patches, texts)
-    torch.testing.assert_close(pooled_patch_scores(patches, texts, 0.0), cos.amax(-1))
-    torch.testing.assert_close(pooled_patch_scores(patches, texts, 1e-4), cos.amax(-1), atol=1e-4, rtol=0)
-    torch.testing.assert_close(pooled_patch_scores(patches, texts, 1e4), cos.mean(-1), atol=1e-4, rtol=0)
 
 
 def test_caption_fits_names_all_actions_and_nothing_absent():

@@ -38,12 +38,14 @@ from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPr
 from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
 from stg_lightning.evaluating import evaluating
 from stg_lightning.lit_module import GroundingModule
+from stg_lightning.model.patch_pooling import patch_cosines, softmax_pool
 from stg_lightning.model.rollout import rollout_heatmap
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+NORMALISATIONS = ("none", "minmax", "query_minmax")
 # Slack for float round-off when mapping frame times to whole seconds.
 _EPS = 1e-6
 
@@ -52,8 +54,13 @@ _EPS = 1e-6
 class InferenceConfig:
     """How predictions are made (DESIGN §4 defaults).
 
+    temporal: the frame–query score s[t, c]: "global" = cos(f(frame token), g(query)) (paper), or
+        "patch_pool" = the frame's patch cosines cos(f(patch), g(query)) pooled by a softmax over patches
+        at patch_pool_temperature (the score `stg pretrain`'s patch term trains; reads *where* to say *when*).
     theta: a second gets the best query's label if its score ≥ theta, else background (paper 0.5).
-    normalise: "none" (raw cosine) or "minmax" (the video's whole [T, Q] score matrix mapped to [0, 1]).
+    normalise: "none" (raw cosine), "minmax" (the video's whole [T, Q] score matrix mapped to [0, 1]) or
+        "query_minmax" (each query's scores over the video mapped to [0, 1]: removes per-query offsets,
+        e.g. one step's text scoring higher than another's on every frame).
     median_window: odd temporal median filter on each query's scores (1 = off).
     chunk_size: frames per backbone forward (bounds memory).
     spatial: "rollout" (local-head attention rollout) or "patch_similarity" (cosine of patch tokens under
@@ -66,8 +73,10 @@ class InferenceConfig:
     heat_dtype: storage of the heat grids.
     """
 
+    temporal: Literal["global", "patch_pool"] = "global"
+    patch_pool_temperature: float = 0.05
     theta: float = 0.5
-    normalise: Literal["none", "minmax"] = "none"
+    normalise: Literal["none", "minmax", "query_minmax"] = "none"
     median_window: int = 1
     chunk_size: int = 32
     spatial: Literal["rollout", "patch_similarity"] = "rollout"
@@ -80,9 +89,14 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.normalise in ("none", "minmax"), "normalise must be 'none' or 'minmax'"),
+            (
+                self.normalise in NORMALISATIONS,
+                f"normalise must be one of {', '.join(NORMALISATIONS)}",
+            ),
             (self.median_window >= 1 and self.median_window % 2 == 1, "median_window must be odd and >= 1"),
             (self.chunk_size >= 1, "chunk_size must be >= 1"),
+            (self.temporal in ("global", "patch_pool"), "temporal must be 'global' or 'patch_pool'"),
+            (self.patch_pool_temperature >= 0, "patch_pool_temperature must be >= 0"),
             (
                 self.spatial in ("rollout", "patch_similarity"),
                 "spatial must be 'rollout' or 'patch_similarity'",
@@ -100,9 +114,11 @@ class InferenceConfig:
 def postprocess_scores(sim: Tensor, cfg: InferenceConfig) -> Tensor:
     """[T, Q] similarities → normalised (per video) and median-smoothed (per query, edges replicated)."""
     out = sim.float()
-    if cfg.normalise == "minmax" and out.numel():
-        lo, hi = out.min(), out.max()
-        out = (out - lo) / (hi - lo) if hi > lo else torch.zeros_like(out)
+    if cfg.normalise != "none" and out.numel():
+        per_query = cfg.normalise == "query_minmax"
+        lo = out.amin(0, keepdim=True) if per_query else out.min()
+        span = (out.amax(0, keepdim=True) if per_query else out.max()) - lo
+        out = torch.where(span > 0, (out - lo) / span.clamp(min=torch.finfo(out.dtype).tiny), 0.0)
     if cfg.median_window > 1 and out.shape[0] > 1:
         half = cfg.median_window // 2
         padded = F.pad(out.T[:, None], (half, half), mode="replicate")[:, 0]  # [Q, T + 2·half]
@@ -263,19 +279,22 @@ def _project_frames(model: GroundingModule, tokens: Tensor, cfg: InferenceConfig
     if not cfg.raw_features:
         if tokens.shape[-1] != model.global_head.frame_proj.in_features:
             raise ValueError(
-                f"spatial='patch_similarity' needs patch tokens of f's input size "
-                f"{model.global_head.frame_proj.in_features}, got {tokens.shape[-1]}; use spatial='rollout'"
+                f"spatial='patch_similarity' and temporal='patch_pool' need patch tokens of f's input size "
+                f"{model.global_head.frame_proj.in_features}, got {tokens.shape[-1]}; use spatial='rollout' "
+                "and temporal='global'"
             )
         tokens = model.global_head.project_frames(tokens)
     return F.normalize(tokens.float(), dim=-1)
 
 
-def _chunk_heat(model: GroundingModule, patches: Tensor, queries: _Queries, cfg: InferenceConfig) -> Tensor:
-    """Heat [C, Q, N] (each row sums to 1) of every query on every frame of a chunk (patches [C, N, Dp])."""
+def _chunk_heat(
+    model: GroundingModule, patches: Tensor, queries: _Queries, cfg: InferenceConfig, cosines: Tensor | None
+) -> Tensor:
+    """Heat [C, Q, N] (each row sums to 1) of every query on every frame of a chunk (patches [C, N, Dp]);
+    `cosines` [C, Q, N] are the patch–query cosines when spatial='patch_similarity'."""
     c, q = patches.shape[0], queries.words.shape[0]
-    if cfg.spatial == "patch_similarity":
-        sim = torch.einsum("cnd,qd->cqn", _project_frames(model, patches, cfg), queries.embedding)
-        heat = sim - sim.amin(-1, keepdim=True)  # keeps the ranking; a flat map becomes uniform below
+    if cosines is not None:
+        heat = cosines - cosines.amin(-1, keepdim=True)  # keeps the ranking; a flat map becomes uniform below
         total = heat.sum(-1, keepdim=True)
         return torch.where(
             total > 0, heat / total.clamp(min=1e-12), torch.full_like(heat, 1 / heat.shape[-1])
@@ -319,9 +338,19 @@ def _stream(
     sims, heats, counts = [], [], []  # per second, grown as seconds arrive (O(T·Q·N) small numbers)
     for chunk in _chunks(iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size), cfg.chunk_size):
         tokens = model.backbone.encode_frames(_frame_batch(model, [f for _, f in chunk]))
-        frame_emb = _project_frames(model, model.global_head.frame_inputs(tokens)[0], cfg)
-        sim = (frame_emb @ q.embedding.T).cpu()
-        heat = _chunk_heat(model, tokens.patches[0], q, cfg).cpu() if cfg.heatmaps else None
+        patches = tokens.patches[0]
+        similarity_heat = cfg.heatmaps and cfg.spatial == "patch_similarity"
+        cosines = None
+        if cfg.temporal == "patch_pool" or similarity_heat:
+            cosines = patch_cosines(_project_frames(model, patches, cfg), q.embedding)
+        if cfg.temporal == "patch_pool":
+            sim = softmax_pool(cosines, cfg.patch_pool_temperature).cpu()
+        else:
+            frame_emb = _project_frames(model, model.global_head.frame_inputs(tokens)[0], cfg)
+            sim = (frame_emb @ q.embedding.T).cpu()
+        heat = None
+        if cfg.heatmaps:
+            heat = _chunk_heat(model, patches, q, cfg, cosines if similarity_heat else None).cpu()
         for i, (t, _) in enumerate(chunk):
             second = math.floor(t + _EPS) - start
             if second == len(sims):

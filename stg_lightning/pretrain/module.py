@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stg_lightning.backbones import BackboneConfig, OpenClipBackbone, build_backbone
+from stg_lightning.model.patch_pooling import pooled_patch_scores
 from stg_lightning.optim import warmup_cosine_factor
 from stg_lightning.pretrain.data import caption_fits
 
@@ -58,15 +59,6 @@ def multi_positive_nce(logits: Tensor, positives: Tensor) -> Tensor:
     rows = -(target / target.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
     cols = -(target / target.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
     return (rows + cols) / 2
-
-
-def pooled_patch_scores(patches: Tensor, texts: Tensor, temperature: float) -> Tensor:
-    """Frame–text scores [B, T] from L2-normalised patches [B, N, D] and texts [T, D]: softmax-over-patches
-    weighted mean of the cosines (temperature 0: their max)."""
-    cos = torch.einsum("bnd,td->btn", patches, texts)
-    if temperature == 0:
-        return cos.amax(-1)
-    return ((cos / temperature).softmax(-1) * cos).sum(-1)
 
 
 class PretrainModule(L.LightningModule):
