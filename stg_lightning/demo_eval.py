@@ -61,7 +61,7 @@ COLUMNS = {
     "myt/temporal_iod": "MYT IoD",
     "myt/temporal_mof": "MYT MoF",
 }
-PAPER_READOUT_ROW = "trained model, paper readout (frame CLS + rollout)"
+PAPER_READOUT_ROW = "trained model, paper readout (frame token + rollout)"
 UNTRAINED_ROW = "untrained model (random-init heads)"
 ZERO_SHOT_ROW = "backbone zero-shot (untrained aligned heads)"
 ROW_ORDER = [
