@@ -24,7 +24,7 @@ def test_demo_readouts_are_inference_and_scoring_configs():
     assert (paper.temporal, paper.spatial) == ("global", "rollout")  # DESIGN §4
     assert ScoringConfig(**ev["scoring"]).relative_tau
     assert "temporal=patch_pool" in readout_summary(ev)["trained model"]
-    with pytest.raises(StgUserError, match="eval.inference: .*temporl"):
+    with pytest.raises(StgUserError, match=r"eval\.inference: .*temporl"):
         inference_config({"temporl": "global"}, "inference")
     with pytest.raises(ValueError, match="temporal must be"):
         inference_config({"temporal": "cls"}, "inference")
