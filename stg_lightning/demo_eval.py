@@ -1,7 +1,7 @@
 """Evaluation and report stage of `stg demo`: every row scored by the same code on the synthetic eval splits.
 
 Rows: the trained model read out two ways (the demo's readout, `eval.inference` in configs/demo.yaml, and
-the paper's, `eval.paper_inference`: frame CLS under the global head for *when*, local-head attention
+the paper's, `eval.paper_inference`: frame token under the global head for *when*, local-head attention
 rollout for *where*), chance by area, random object, motion energy (text-blind), the untrained model (same
 frozen backbone, plain random heads), the backbone's zero-shot grounding (heads at the aligned
 initialisation training starts from), the global-only model (local loss off), and the oracle (ground
@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -61,6 +61,7 @@ COLUMNS = {
     "myt/temporal_iod": "MYT IoD",
     "myt/temporal_mof": "MYT MoF",
 }
+T = TypeVar("T")
 PAPER_READOUT_ROW = "trained model, paper readout (frame token + rollout)"
 UNTRAINED_ROW = "untrained model (random-init heads)"
 ZERO_SHOT_ROW = "backbone zero-shot (untrained aligned heads)"
@@ -101,12 +102,12 @@ def load_models(stages: Stages) -> dict[str, GroundingModule]:
     }
 
 
-def inference_config(section: dict[str, Any], name: str) -> InferenceConfig:
-    """An InferenceConfig from a section of the demo config's `eval`, naming the bad key if any."""
+def eval_section(cls: type[T], section: dict[str, Any], name: str) -> T:
+    """A config dataclass from a section of the demo config's `eval`, naming the bad key if any."""
     try:
-        return InferenceConfig(**section)
+        return cls(**section)
     except TypeError as err:
-        raise StgUserError(f"demo config eval.{name}: {err}; keys are InferenceConfig fields") from err
+        raise StgUserError(f"demo config eval.{name}: {err}; keys are {cls.__name__} fields") from err
 
 
 def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
@@ -125,8 +126,10 @@ def model_rows(
 ) -> dict[str, Predictions]:
     """Every model row's predictions: the demo's readout for all models, plus the paper's for the trained one."""
     ev = stages.cfg.eval
-    readouts = {"demo": inference_config(ev["inference"], "inference")}
-    readouts["paper"] = inference_config(ev["paper_inference"], "paper_inference")
+    readouts = {
+        "demo": eval_section(InferenceConfig, ev["inference"], "inference"),
+        "paper": eval_section(InferenceConfig, ev["paper_inference"], "paper_inference"),
+    }
     if split == "myt":  # temporal only
         readouts = {k: replace(v, heatmaps=False) for k, v in readouts.items()}
     return {
@@ -146,10 +149,7 @@ def evaluate_split(
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
     predictions = model_rows(stages, models, split, dataset, videos)
-    try:
-        scoring = ScoringConfig(**stages.cfg.eval.get("scoring", {}))
-    except TypeError as err:
-        raise StgUserError(f"demo config eval.scoring: {err}; keys are ScoringConfig fields") from err
+    scoring = eval_section(ScoringConfig, stages.cfg.eval.get("scoring", {}), "scoring")
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     rows.update(text_blind_rows(dataset, videos_dir=videos, meta=root / "meta.json", scoring=scoring))
     out = stages.out / "eval"

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from stg_lightning.demo import Stages, load_demo_config
-from stg_lightning.demo_eval import COLUMNS, inference_config, readout_summary, table_rows
+from stg_lightning.demo_eval import COLUMNS, eval_section, readout_summary, table_rows
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,15 +20,16 @@ def test_demo_config_names_files_that_exist():
 
 def test_demo_readouts_are_inference_and_scoring_configs():
     ev = load_demo_config(ROOT / "configs" / "demo.yaml").eval
-    demo, paper = inference_config(ev["inference"], "inference"), inference_config(ev["paper_inference"], "x")
+    demo = eval_section(InferenceConfig, ev["inference"], "inference")
+    paper = eval_section(InferenceConfig, ev["paper_inference"], "paper_inference")
     assert (demo.temporal, demo.spatial) == ("patch_pool", "patch_similarity")
     assert (paper.temporal, paper.spatial) == ("global", "rollout")  # DESIGN §4
-    assert ScoringConfig(**ev["scoring"]).relative_tau
+    assert eval_section(ScoringConfig, ev["scoring"], "scoring").relative_tau
     assert "temporal=patch_pool" in readout_summary(ev)["trained model"]
-    with pytest.raises(StgUserError, match=r"eval\.inference: .*temporl"):
-        inference_config({"temporl": "global"}, "inference")
+    with pytest.raises(StgUserError, match=r"eval\.inference: .*temporl.*InferenceConfig fields"):
+        eval_section(InferenceConfig, {"temporl": "global"}, "inference")
     with pytest.raises(ValueError, match="temporal must be"):
-        inference_config({"temporal": "cls"}, "inference")
+        eval_section(InferenceConfig, {"temporal": "cls"}, "inference")
 
 
 def test_unknown_demo_key_fails_clearly(tmp_path):

@@ -287,9 +287,7 @@ def _project_frames(model: GroundingModule, tokens: Tensor, cfg: InferenceConfig
     return F.normalize(tokens.float(), dim=-1)
 
 
-def _chunk_heat(
-    model: GroundingModule, patches: Tensor, queries: _Queries, cfg: InferenceConfig, cosines: Tensor | None
-) -> Tensor:
+def _chunk_heat(model: GroundingModule, patches: Tensor, queries: _Queries, cosines: Tensor | None) -> Tensor:
     """Heat [C, Q, N] (each row sums to 1) of every query on every frame of a chunk (patches [C, N, Dp]);
     `cosines` [C, Q, N] are the patch–query cosines when spatial='patch_similarity'."""
     c, q = patches.shape[0], queries.words.shape[0]
@@ -350,7 +348,7 @@ def _stream(
             sim = (frame_emb @ q.embedding.T).cpu()
         heat = None
         if cfg.heatmaps:
-            heat = _chunk_heat(model, patches, q, cfg, cosines if similarity_heat else None).cpu()
+            heat = _chunk_heat(model, patches, q, cosines if similarity_heat else None).cpu()
         for i, (t, _) in enumerate(chunk):
             second = math.floor(t + _EPS) - start
             if second == len(sims):
