@@ -97,6 +97,19 @@ def test_word_mask_counts_bpe_tokens_and_truncates_to_k():
     assert tt.words[~tt.word_mask].abs().sum() == 0  # padding is zero
 
 
+def test_words_with_sentence_put_the_eot_token_in_the_last_word_slot():
+    plain = OpenClipBackbone(tiny_cfg(max_words=5))
+    with_eot = OpenClipBackbone(tiny_cfg(max_words=5, words_with_sentence=True))
+    with_eot.load_state_dict(plain.state_dict())
+    ids = plain.tokenize(["crack egg", "one two three four five six seven"])
+    a, b = plain.encode_text(ids), with_eot.encode_text(ids)
+    assert b.words.shape == a.words.shape  # still K slots
+    torch.testing.assert_close(b.words[:, -1], a.sentence)
+    assert b.word_mask[:, -1].all() and b.word_mask.sum(1).tolist() == [3, 5]
+    torch.testing.assert_close(b.words[:, :4], a.words[:, :4])  # the first K-1 words are unchanged
+    torch.testing.assert_close(b.sentence, a.sentence)
+
+
 def test_words_follow_causal_prefixes():
     # The text transformer is causal: word tokens of a prefix sentence equal those of the longer one.
     bb = OpenClipBackbone(tiny_cfg())

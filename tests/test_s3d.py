@@ -187,3 +187,8 @@ def test_finetune_text_gets_gradients():
     tt = bb.encode_text(bb.tokenize(["crack egg"]))
     (tt.sentence.sum() + tt.words.sum()).backward()
     assert bb.text_module.fc1.weight.grad.abs().sum() > 0
+
+
+def test_words_with_sentence_is_rejected_for_s3d():
+    with pytest.raises(ValueError, match="open_clip only"):
+        S3DWord2VecBackbone(s3d_cfg(words_with_sentence=True))

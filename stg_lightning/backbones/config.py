@@ -18,6 +18,9 @@ class BackboneConfig:
     finetune: train the backbone (own learning rate, set by the LightningModule); frozen and in eval mode
         otherwise.
     max_words: K, word tokens kept per sentence (padded/truncated, with a mask).
+    words_with_sentence: open_clip only. The last of the K word slots holds the sentence (EOT) token: the one
+        text token that CLIP-style pretraining aligns with images, so the local head's word→region attention
+        starts from it. DESIGN §2's words exclude it, hence off by default.
     local_attention_radius: ViT only. Patch tokens attend only to patches within this Chebyshev radius on
         the grid (CLS attends to all), so grid tokens stay local. None = the model's default (1 for
         "stg-tiny-vit-local", global attention otherwise).
@@ -42,6 +45,7 @@ class BackboneConfig:
     pretrained: str | None = "openai"
     finetune: bool = False
     max_words: int = 20
+    words_with_sentence: bool = False
     local_attention_radius: int | None = None
     image_size: int | None = None
     download: bool = True

@@ -45,6 +45,7 @@ class OpenClipBackbone(Backbone):
         self.mean = tuple(tag_cfg.get("mean") or preprocess.get("mean") or open_clip.OPENAI_DATASET_MEAN)
         self.std = tuple(tag_cfg.get("std") or preprocess.get("std") or open_clip.OPENAI_DATASET_STD)
         self.max_words = cfg.max_words
+        self.words_with_sentence = cfg.words_with_sentence
         self.frame_dim = self.patch_dim = self.visual.output_dim
         proj = self.text.text_projection
         self.sentence_dim = self.word_dim = (
@@ -121,8 +122,14 @@ class OpenClipBackbone(Backbone):
         x = _project(x, text.text_projection)
         eot = (token_ids == self.tokenizer.eot_token_id).int().argmax(dim=1)  # first EOT
         rows = torch.arange(token_ids.shape[0], device=token_ids.device)
-        words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words)
-        return TextTokens(sentence=x[rows, eot], words=words, word_mask=word_mask)
+        sentence = x[rows, eot]
+        if not self.words_with_sentence:
+            words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words)
+            return TextTokens(sentence=sentence, words=words, word_mask=word_mask)
+        words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words - 1)
+        words = torch.cat([words, sentence[:, None]], dim=1)
+        word_mask = torch.cat([word_mask, torch.ones_like(word_mask[:, :1])], dim=1)
+        return TextTokens(sentence=sentence, words=words, word_mask=word_mask)
 
     def open_clip_state_dict(self) -> dict[str, Tensor]:
         """Weights under open_clip's key names: a file that `pretrained=<path>` (or open_clip) loads."""

@@ -31,6 +31,11 @@ class S3DWord2VecBackbone(Backbone):
 
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__(cfg.finetune)
+        if cfg.words_with_sentence:
+            raise ValueError(
+                "backbone.words_with_sentence is open_clip only: S3D's word features "
+                "(s3d_text_hidden_dim) and its sentence (s3d_embed_dim) live in different spaces"
+            )
         vocabulary = _vocabulary(cfg)
         self.tokenizer = Word2VecTokenizer(vocabulary, cfg.max_words)
         self.video = S3D(cfg.s3d_embed_dim)
