@@ -123,12 +123,10 @@ class OpenClipBackbone(Backbone):
         eot = (token_ids == self.tokenizer.eot_token_id).int().argmax(dim=1)  # first EOT
         rows = torch.arange(token_ids.shape[0], device=token_ids.device)
         sentence = x[rows, eot]
-        if not self.words_with_sentence:
-            words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words)
-            return TextTokens(sentence=sentence, words=words, word_mask=word_mask)
-        words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words - 1)
-        words = torch.cat([words, sentence[:, None]], dim=1)
-        word_mask = torch.cat([word_mask, torch.ones_like(word_mask[:, :1])], dim=1)
+        words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words - int(self.words_with_sentence))
+        if self.words_with_sentence:
+            words = torch.cat([words, sentence[:, None]], dim=1)
+            word_mask = torch.cat([word_mask, torch.ones_like(word_mask[:, :1])], dim=1)
         return TextTokens(sentence=sentence, words=words, word_mask=word_mask)
 
     def open_clip_state_dict(self) -> dict[str, Tensor]:
