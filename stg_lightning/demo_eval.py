@@ -121,6 +121,17 @@ def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def backbone_note(summary_file: Path) -> str:
+    """One report line on the pretrained backbone from the summary `stg pretrain` wrote next to it."""
+    summary = json.loads(summary_file.read_text())
+    probe = summary["probe"]["pretrained"]
+    parts = [f"{summary['steps']} steps in {summary['train_seconds']:.0f} s"]
+    parts += [f"zero-shot {k.replace('_', ' ')} {v:.3f}" for k, v in probe.items()]
+    if "verb_choice_chance" in summary:
+        parts.append(f"verb choice chance {summary['verb_choice_chance']:.2f}")
+    return f"backbone pretraining (`{summary_file}`): " + ", ".join(parts)
+
+
 def model_rows(
     stages: Stages, models: dict[str, GroundingModule], split: str, dataset: EvalDataset, videos: Path
 ) -> dict[str, Predictions]:
@@ -242,7 +253,7 @@ def evaluate_and_report(stages: Stages) -> Path:
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(stages.cfg.eval).items()),
     ]
     if probe.exists():
-        notes.append(f"backbone pretraining summary: `{probe}`")
+        notes.append(backbone_note(probe))
     report = write_report(
         report_dir, "stg-lightning demo: synthetic narrated benchmark", rows, COLUMNS, figures, notes
     )

@@ -1,9 +1,10 @@
+import json
 from pathlib import Path
 
 import pytest
 
 from stg_lightning.demo import Stages, load_demo_config
-from stg_lightning.demo_eval import COLUMNS, eval_section, readout_summary, table_rows
+from stg_lightning.demo_eval import COLUMNS, backbone_note, eval_section, readout_summary, table_rows
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
@@ -66,3 +67,18 @@ def test_table_rows_follow_the_report_order_and_leave_gaps():
         "myt/temporal_iou": 0.4,
     }
     assert set(rows[0]) - {"name"} <= set(COLUMNS)
+
+
+def test_backbone_note_reads_the_pretraining_summary(tmp_path):
+    summary = {
+        "steps": 1100,
+        "train_seconds": 299.6,
+        "probe": {"pretrained": {"pointing": 0.8, "verb_choice": 0.6, "retrieval": 0.5}},
+        "verb_choice_chance": 0.2,
+    }
+    path = tmp_path / "backbone.pt.json"
+    path.write_text(json.dumps(summary))
+    assert backbone_note(path) == (
+        f"backbone pretraining (`{path}`): 1100 steps in 300 s, zero-shot pointing 0.800, "
+        "zero-shot verb choice 0.600, zero-shot retrieval 0.500, verb choice chance 0.20"
+    )

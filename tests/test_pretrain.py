@@ -38,6 +38,7 @@ from stg_lightning.pretrain.probe import (
     format_table,
     patch_centres,
     zero_shot_pointing,
+    zero_shot_verb_choice,
 )
 from stg_lightning.synth.config import PRESETS
 from stg_lightning.tokens import FrameTokens, TextTokens
@@ -70,6 +71,20 @@ def test_multi_positive_nce_hand_computed():
     assert multi_positive_nce(logits, positives).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_multi_positive_nce_column_without_positive_is_only_a_row_negative():
+    # Column 2 (a hard-negative text no frame shows) enters the rows' softmax, not the column term.
+    logits = torch.tensor([[math.log(3.0), 0.0, 0.0], [0.0, 0.0, 0.0]])
+    positives = torch.tensor([[True, True, False], [False, True, False]])
+    row0 = -(0.5 * math.log(3 / 5) + 0.5 * math.log(1 / 5))
+    row1 = -math.log(1 / 3)
+    col0 = -math.log(3 / 4)
+    col1 = -math.log(1 / 2)
+    expected = ((row0 + row1) / 2 + (col0 + col1) / 2) / 2
+    assert multi_positive_nce(logits, positives).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="row has no positive"):
+        multi_positive_nce(logits, positives & torch.tensor([[True], [False]]))
+
+
 def test_caption_fits_names_all_actions_and_nothing_absent():
     # keys: 0, 1 = actions; 2, 3 = objects present
     action_mask = torch.tensor([True, True, False, False])
@@ -88,7 +103,7 @@ def test_draw_pairs_is_deterministic_and_consistent(pairs):
     assert pairs.frames.shape == (64, 3, 64, 64) and pairs.frames.dtype == torch.uint8
     keys = pairs.keys
     # Every phrase and caption names something the frame shows; each frame's own caption fits it.
-    assert pairs.content.gather(1, pairs.phrase_keys).all()
+    assert pairs.content.gather(1, pairs.phrase_keys[:, :2]).all()
     assert pairs.caption_fits(torch.arange(64), torch.arange(64)).diagonal().all()
     for i in range(64):
         for verb, obj in ((v, o) for o in keys.objects for v in keys.verbs):
@@ -97,11 +112,32 @@ def test_draw_pairs_is_deterministic_and_consistent(pairs):
     assert pairs.content[:, keys.action_mask()].any(1).float().mean() > 0.7  # acting_prob 0.9
 
 
+def test_hard_negatives_name_an_unshown_action_on_a_visible_object(pairs):
+    keys, n_actions = pairs.keys, len(pairs.keys.objects) * len(pairs.keys.verbs)
+    negatives = pairs.phrase_keys[:, 2:]
+    assert negatives.shape == (64, 2) and (negatives < n_actions).all()  # (verb, object) keys
+    assert not pairs.content.gather(1, negatives).any()
+    objects = negatives // len(keys.verbs)
+    assert pairs.content.gather(1, n_actions + objects).all()  # the object is on screen
+    # Both kinds occur: another verb on an acting object, an acting verb moved to an idle object.
+    verbs = negatives % len(keys.verbs)
+    acting = pairs.content[:, :n_actions].view(64, len(keys.objects), len(keys.verbs))
+    object_acts = acting.any(-1).gather(1, objects)
+    verb_acts = acting.any(1).gather(1, verbs)
+    assert object_acts.any() and (verb_acts & ~object_acts).any()
+    for i in range(64):
+        for j in (2, 3):
+            obj = keys.objects[int(objects[i, j - 2])]
+            assert obj in pairs.phrases[i][j]
+    none = draw_pairs(SYNTH, PretrainDataConfig(hard_negatives_per_frame=0), 8, seed=0)
+    assert none.phrase_keys.shape == (8, 2)
+
+
 def test_tokenized_pairs_trim_padding(pairs):
     bb = build_backbone(BackboneConfig(model_name="stg-tiny-vit", pretrained=None))
     ds = TokenizedPairs(pairs, bb.tokenize)
     item = ds[3]
-    assert item["phrase_ids"].shape[0] == 2 and item["caption_ids"].shape[0] < 32
+    assert item["phrase_ids"].shape[0] == 4 and item["caption_ids"].shape[0] < 32  # 2 phrases + 2 negatives
     assert torch.equal(
         trim_padding(torch.tensor([[5, 6, 0, 0], [5, 0, 0, 0]])), torch.tensor([[5, 6], [5, 0]])
     )
@@ -163,10 +199,26 @@ def test_zero_shot_pointing_oracle_and_baselines():
     )
 
 
+def test_zero_shot_verb_choice_known_answer():
+    frames = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    frames[0, 0, 4:, :4] = 255  # frame 0 shows red, frame 1 green
+    frames[1, 1, :4, 4:] = 255
+    texts = ["red", "green", "blue"]  # the "true" phrase first: right for frame 0 only
+    boxes = torch.zeros(2, 4, dtype=torch.long)
+    centres = [np.zeros((1, 2))] * 2
+    pset = PointingSet(frames, ["red", "red"], boxes, centres, centres, [texts, texts])
+    assert zero_shot_verb_choice(ColourStub(), pset) == 0.5
+    with pytest.raises(ValueError, match="verb_texts"):
+        zero_shot_verb_choice(ColourStub(), PointingSet(frames, texts[:2], boxes, centres, centres))
+
+
 def test_draw_pointing_set_boxes_hold_the_acting_object():
     pset = draw_pointing_set(SYNTH, ProbeConfig(pointing_frames=12))
     assert pset.frames.shape == (12, 3, 64, 64) and len(pset.texts) == 12
     assert all(t.split()[1] == "the" for t in pset.texts)
+    assert [ts[0] for ts in pset.verb_texts] == pset.texts
+    assert all(len(set(ts)) == len(SYNTH.scene.verbs) for ts in pset.verb_texts)
+    assert all({t.split()[-1] for t in ts} == {ts[0].split()[-1]} for ts in pset.verb_texts)
     boxes = pset.boxes
     assert ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).all()
     base = pset.baselines()

@@ -11,6 +11,7 @@ from stg_lightning.pretrain.probe import (
     probe,
     zero_shot_pointing,
     zero_shot_retrieval,
+    zero_shot_verb_choice,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "probe",
     "zero_shot_pointing",
     "zero_shot_retrieval",
+    "zero_shot_verb_choice",
 ]

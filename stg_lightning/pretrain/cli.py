@@ -140,6 +140,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path, progress: bool = False) -> di
         "final": final_loss,
         "probe": rows,
         "text_blind": pointing.baselines(),
+        "verb_choice_chance": 1 / len(pointing.verb_texts[0]),
         "config": asdict(cfg),
     }
     out.with_suffix(out.suffix + ".json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
@@ -149,12 +150,16 @@ def pretrain(cfg: PretrainConfig, out: str | Path, progress: bool = False) -> di
 def report(summary: dict) -> str:
     """The probe table: trained/untrained backbone rows, then text-blind pointing references."""
     rows = dict(summary["probe"])
-    rows |= {name: {"pointing": value, "retrieval": "-"} for name, value in summary["text_blind"].items()}
+    rows |= {
+        name: {"pointing": value, "verb_choice": "-", "retrieval": "-"}
+        for name, value in summary["text_blind"].items()
+    }
     name = summary["backbone"]["model_name"]
     head = (
         f"stg pretrain: {name}, {summary['steps']} steps in {summary['train_seconds']} s "
-        f"(data {summary['data_seconds']} s); zero-shot pointing on held-out benchmark frames, "
-        "frame→caption retrieval on held-out pairs:"
+        f"(data {summary['data_seconds']} s); zero-shot pointing and verb choice (chance "
+        f"{summary['verb_choice_chance']:.2f}) on held-out benchmark frames, frame→caption retrieval on "
+        "held-out pairs:"
     )
     return head + "\n" + format_table(rows)
 

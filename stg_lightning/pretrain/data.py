@@ -5,7 +5,12 @@ verbs with their hands, distractors included) and text that names what is visibl
 
 - a *caption* naming every acting object with its verb and some idle objects ("a hand shakes the egg and
   the lemon is splitting, a tomato nearby"), for the global image–text term;
-- *phrases* naming one thing each ("now shake the egg gently", "the tomato"), for the patch-level term.
+- *phrases* naming one thing each ("now shake the egg gently", "the tomato"), for the patch-level term;
+- *hard-negative phrases* naming an action the frame does not show, built from what it shows: another verb
+  on a visible object ("spin the egg" while the egg shakes or lies still) or an acting verb on another
+  visible object ("shake the tomato" while the egg shakes). Random in-batch negatives rarely share the
+  object, so without them a backbone may find the object and ignore the verb (held-out step choice at or
+  below chance in one of three demo seeds).
 
 What a frame shows (its *content*) and what a caption names are multi-hot vectors over keys (verb, object)
 and (object), so the losses know which texts fit which frames (two frames may show the same thing).
@@ -62,6 +67,9 @@ class PretrainDataConfig:
     train_pairs / val_pairs: frames drawn once before training / for the held-out retrieval probe.
     acting_prob: chance that a frame shows at least one acting object (else all objects are idle).
     phrases_per_frame: phrases drawn per frame for the patch-level term (acting objects first).
+    hard_negatives_per_frame: hard-negative phrases per frame (see the module docstring; 0 = none).
+    object_swap_prob: chance that a hard negative moves an acting verb to another visible object (when
+        the frame shows an action and another object); otherwise it gives a visible object another verb.
     narration_prob: chance that a phrase gets an ASR-like prefix/adverb ("now ... gently").
     idle_mention_prob: chance that the caption names each idle object.
     wander_hand_prob: chance of a hand that holds nothing.
@@ -73,6 +81,8 @@ class PretrainDataConfig:
     val_pairs: int = 512
     acting_prob: float = 0.9
     phrases_per_frame: int = 2
+    hard_negatives_per_frame: int = 2
+    object_swap_prob: float = 0.5
     narration_prob: float = 0.5
     idle_mention_prob: float = 0.5
     wander_hand_prob: float = 0.3
@@ -107,7 +117,8 @@ class ContentKeys:
 @dataclass
 class PairSet:
     """Pre-drawn pairs. frames uint8 [M, 3, H, W]; content and caption_keys bool [M, keys] (what the frame
-    shows, what its caption names); phrase_keys long [M, P] (the key each phrase names)."""
+    shows, what its caption names); phrase_keys long [M, P + H] (the key each phrase names: P positive
+    phrases, then H hard negatives)."""
 
     frames: Tensor
     captions: list[str]
@@ -174,6 +185,25 @@ def _caption(
     return " and ".join(_phrase(rng, verb, obj, 0.0) for verb, obj in named), named
 
 
+def _hard_negative(
+    rng: np.random.Generator,
+    actions: list[tuple[str, str]],
+    objects: list[str],
+    verbs: list[str],
+    swap: float,
+) -> tuple[str, str]:
+    """An action (verb, object) on a visible object that the frame does not show."""
+    shown = set(actions)
+    if actions and len(objects) > 1 and rng.random() < swap:
+        verb = actions[rng.integers(len(actions))][0]
+        others = [o for o in objects if (verb, o) not in shown]
+        if others:
+            return verb, others[rng.integers(len(others))]
+    obj = objects[rng.integers(len(objects))]
+    free = [v for v in verbs if (v, obj) not in shown]
+    return free[rng.integers(len(free))], obj
+
+
 def draw_pairs(
     synth: SynthConfig, cfg: PretrainDataConfig, n: int, seed: int, split: str = "train"
 ) -> PairSet:
@@ -185,6 +215,8 @@ def draw_pairs(
         raise ValueError(f"pretrain data: no verb forms for {sorted(missing)}; add them to VERB_FORMS")
     if cfg.phrases_per_frame < 1:
         raise ValueError(f"data.phrases_per_frame must be >= 1, got {cfg.phrases_per_frame}")
+    if cfg.hard_negatives_per_frame < 0:
+        raise ValueError(f"data.hard_negatives_per_frame must be >= 0, got {cfg.hard_negatives_per_frame}")
     rng = np.random.default_rng([seed, PAIR_SPLITS.index(split)])
     sc = synth.scene
     keys = ContentKeys(tuple(sc.objects), tuple(sc.verbs))
@@ -192,7 +224,7 @@ def draw_pairs(
     frames = np.empty((n, size, size, 3), np.uint8)
     content = np.zeros((n, keys.size), bool)
     caption_keys = np.zeros((n, keys.size), bool)
-    phrase_keys = np.empty((n, cfg.phrases_per_frame), np.int64)
+    phrase_keys = np.empty((n, cfg.phrases_per_frame + cfg.hard_negatives_per_frame), np.int64)
     captions, phrases = [], []
     for i in range(n):
         count = int(rng.integers(sc.objects_on_screen[0], sc.objects_on_screen[1] + 1))
@@ -218,6 +250,10 @@ def draw_pairs(
         pool = [actions[j] for j in rng.permutation(len(actions))]
         pool += [(None, idle[j]) for j in rng.permutation(len(idle))]
         picks = [pool[j % len(pool)] for j in range(cfg.phrases_per_frame)]
+        picks += [
+            _hard_negative(rng, actions, objects, list(sc.verbs), cfg.object_swap_prob)
+            for _ in range(cfg.hard_negatives_per_frame)
+        ]
         phrases.append([_phrase(rng, v, o, cfg.narration_prob) for v, o in picks])
         phrase_keys[i] = [keys.key(v, o) for v, o in picks]
     return PairSet(

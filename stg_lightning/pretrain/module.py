@@ -54,10 +54,16 @@ class PretrainOptimConfig:
 
 def multi_positive_nce(logits: Tensor, positives: Tensor) -> Tensor:
     """Symmetric InfoNCE over logits [R, C]; each row's (column's) target is uniform over its positives.
-    With positives = identity this is CLIP's loss. Every row and column needs at least one positive."""
+    With positives = identity this is CLIP's loss. Every row needs a positive; a column without one (a
+    hard-negative text no frame of the batch shows) is a negative for every row and has no column term."""
     target = positives.float()
+    if not bool(target.sum(1).all()):
+        raise ValueError("multi_positive_nce: a row has no positive")
     rows = -(target / target.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
-    cols = -(target / target.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    has_positive = target.sum(0) > 0
+    col_target = target[:, has_positive]
+    col_log_p = logits[:, has_positive].log_softmax(0)
+    cols = -(col_target / col_target.sum(0, keepdim=True) * col_log_p).sum(0).mean()
     return (rows + cols) / 2
 
 

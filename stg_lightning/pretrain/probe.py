@@ -6,13 +6,17 @@ the point is the centre of the argmax patch; a hit if it falls inside the acting
 hand). Text-blind references on the same frames: a random on-screen object's centre, a random moving
 object's box centre (acting object or distractor), and chance by area.
 
+Verb choice: on the same frames, the acting object's phrase with each verb of the vocabulary ("spin the
+egg", "shake the egg", ...), scored by the best patch; a hit if the true verb scores highest (chance
+1 / verbs). It tells whether the backbone binds the verb to the object or only finds the object.
+
 Retrieval: frame → caption top-1 on held-out pairs; a hit if the chosen caption fits the frame
 (`data.caption_fits`: it names all the frame's actions and nothing that is not shown).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,13 +45,15 @@ class ProbeConfig:
 @dataclass
 class PointingSet:
     """frames uint8 [M, 3, H, W]; texts "<verb> the <object>"; boxes [M, 4] (x1, y1, x2, y2 inclusive) of
-    the acting object + hand; per frame the (x, y) centres of all on-screen objects and of all movers."""
+    the acting object + hand; per frame the (x, y) centres of all on-screen objects and of all movers;
+    per frame "<verb> the <object>" for the acting object and every verb, the true verb first."""
 
     frames: Tensor
     texts: list[str]
     boxes: Tensor
     object_centres: list[np.ndarray]
     mover_centres: list[np.ndarray]
+    verb_texts: list[list[str]] = field(default_factory=list)
 
     def baselines(self) -> dict[str, float]:
         """Text-blind pointing accuracies: random object, random moving object, chance by area."""
@@ -79,13 +85,16 @@ def draw_pointing_set(synth: SynthConfig, cfg: ProbeConfig) -> PointingSet:
     plans = [plan_and_scene(synth, vocab, cfg.split, i) for i in range(synth.eval_videos)]
     moments = [(v, k) for v, (plan, _) in enumerate(plans) for s in plan.steps for k in range(s.start, s.end)]
     chosen = np.linspace(0, len(moments) - 1, min(cfg.pointing_frames, len(moments))).round().astype(int)
-    frames, texts, boxes, object_centres, mover_centres = [], [], [], [], []
+    frames, texts, boxes, object_centres, mover_centres, verb_texts = [], [], [], [], [], []
     for v, k in (moments[i] for i in chosen):
         plan, scene = plans[v]
         frame, obj_boxes = scene.render(float(k), plan.activities(float(k)), plan.wandering(float(k)))
         step = plan.step_at(float(k))
         frames.append(frame)
-        texts.append(plan.steps[step].cls.sentence)
+        cls = plan.steps[step].cls
+        texts.append(cls.sentence)
+        others = [replace(cls, verb=v).sentence for v in vocab.verbs if v != cls.verb]
+        verb_texts.append([cls.sentence, *others])
         boxes.append(obj_boxes[plan.step_objects[step]])
         ox, oy = scene.camera(float(k))
         object_centres.append(np.array([(p.cx + ox, p.cy + oy) for p in scene.placements]))
@@ -96,6 +105,7 @@ def draw_pointing_set(synth: SynthConfig, cfg: ProbeConfig) -> PointingSet:
         boxes=torch.tensor(boxes),
         object_centres=object_centres,
         mover_centres=mover_centres,
+        verb_texts=verb_texts,
     )
 
 
@@ -138,6 +148,18 @@ def zero_shot_pointing(backbone: Backbone, pointing: PointingSet, batch_size: in
     return float(np.mean([_inside(p[None], b)[0] for p, b in zip(points, pointing.boxes.numpy())]))
 
 
+def zero_shot_verb_choice(backbone: Backbone, pointing: PointingSet, batch_size: int = 256) -> float:
+    """Fraction of frames where the true verb's phrase has the highest best-patch cosine among all verbs."""
+    if not pointing.verb_texts:
+        raise ValueError("zero_shot_verb_choice: the pointing set has no verb_texts")
+    per_frame = len(pointing.verb_texts[0])
+    with evaluating(backbone):
+        _, patches = _encode_frames(backbone, pointing.frames, batch_size)
+        texts = _encode_texts(backbone, [t for ts in pointing.verb_texts for t in ts], batch_size)
+    scores = torch.einsum("mnd,mvd->mvn", patches, texts.view(len(patches), per_frame, -1)).amax(-1)
+    return float((scores.argmax(-1) == 0).float().mean())
+
+
 def zero_shot_retrieval(backbone: Backbone, pairs: PairSet, batch_size: int = 256) -> float:
     """Frame → caption top-1 accuracy over all captions of `pairs` (a hit: the caption fits the frame)."""
     with evaluating(backbone):
@@ -151,9 +173,10 @@ def zero_shot_retrieval(backbone: Backbone, pairs: PairSet, batch_size: int = 25
 def probe(
     backbone: Backbone, pointing: PointingSet, pairs: PairSet, batch_size: int = 256
 ) -> dict[str, float]:
-    """Zero-shot pointing and retrieval of `backbone`."""
+    """Zero-shot pointing, verb choice and retrieval of `backbone`."""
     return {
         "pointing": zero_shot_pointing(backbone, pointing, batch_size),
+        "verb_choice": zero_shot_verb_choice(backbone, pointing, batch_size),
         "retrieval": zero_shot_retrieval(backbone, pairs, batch_size),
     }
 
