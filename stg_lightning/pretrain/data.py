@@ -9,8 +9,8 @@ verbs with their hands, distractors included) and text that names what is visibl
 - *hard-negative phrases* naming an action the frame does not show, built from what it shows: another verb
   on a visible object ("spin the egg" while the egg shakes or lies still) or an acting verb on another
   visible object ("shake the tomato" while the egg shakes). Random in-batch negatives rarely share the
-  object, so without them a backbone may find the object and ignore the verb (held-out step choice at or
-  below chance in one of three demo seeds).
+  object, so they reward finding the object and not the verb; the benchmark's distractors are on-screen
+  objects doing other verbs, so grounding a step needs the verb (`probe.zero_shot_verb_choice`).
 
 What a frame shows (its *content*) and what a caption names are multi-hot vectors over keys (verb, object)
 and (object), so the losses know which texts fit which frames (two frames may show the same thing).
