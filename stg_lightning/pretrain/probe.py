@@ -93,7 +93,7 @@ def draw_pointing_set(synth: SynthConfig, cfg: ProbeConfig) -> PointingSet:
         frames.append(frame)
         cls = plan.steps[step].cls
         texts.append(cls.sentence)
-        others = [replace(cls, verb=v).sentence for v in vocab.verbs if v != cls.verb]
+        others = [replace(cls, verb=verb).sentence for verb in vocab.verbs if verb != cls.verb]
         verb_texts.append([cls.sentence, *others])
         boxes.append(obj_boxes[plan.step_objects[step]])
         ox, oy = scene.camera(float(k))
