@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stg_lightning.backbones import BackboneConfig, build_backbone
+from stg_lightning.backbones import InputSpec, OpenClipConfig, build_backbone
 from stg_lightning.data.cache_tokens import cache_tokens
 from stg_lightning.data.captions import clip_window, load_captions
 from stg_lightning.data.datamodule import ShardDataModule
@@ -65,7 +65,7 @@ def loader_rate(dm: ShardDataModule, epochs: int = 2) -> tuple[float, float]:
     for epoch in range(epochs):
         for batch in iterator if epoch == 0 else loader:
             batch = dm.on_after_batch_transfer(dm.on_before_batch_transfer(batch, 0), 0)
-            clips += len(batch["video_id"])
+            clips += batch.size
             nbytes += sum(v.numel() * v.element_size() for v in batch.values() if isinstance(v, torch.Tensor))
     elapsed = time.perf_counter() - start
     return clips / elapsed, nbytes / elapsed / 1e6
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         clips = summary["sentences_written"]
         raw = raw_decode_rate(cfg)
         common = dict(batch_size=args.batch_size, num_workers=args.num_workers, num_frames=args.num_frames,
-                      image_size=args.image_size, shuffle_buffer=32, epoch_length=clips)  # fmt: skip
+                      inputs=InputSpec(image_size=args.image_size), shuffle_buffer=32, epoch_length=clips)  # fmt: skip
         jpeg_rate, jpeg_mb = loader_rate(ShardDataModule(str(root / "shards" / "clips-*.tar"), **common))
-        backbone = build_backbone(BackboneConfig(model_name="stg-tiny-vit", pretrained=None))
+        backbone = build_backbone(OpenClipConfig(model_name="stg-tiny-vit", pretrained=None))
         shards = sorted((root / "shards").glob("clips-*.tar"))
         cache_tokens(shards, root / "tokens", backbone, progress=False)
         cached_dm = ShardDataModule(str(root / "tokens" / "clips-*.tar"), use_cached_tokens=True, **common)

@@ -18,9 +18,10 @@ import time
 import numpy as np
 import torch
 
+from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.loaders import load_gyt, shared_data_root
 from stg_lightning.eval.predictions import Predictions
-from stg_lightning.eval.scoring import oracle_predictions, score_predictions
+from stg_lightning.eval.scoring import score_predictions
 
 
 def heat_oracle(predictions: Predictions, grid: int, frame_size: tuple[int, int]) -> None:

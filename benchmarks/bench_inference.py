@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stg_lightning.backbones import BackboneConfig
+from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.video import iter_frames_at_fps, write_video
 from stg_lightning.eval.inference import InferenceConfig, predict_video
 from stg_lightning.eval.records import Segment, VideoRecord
-from stg_lightning.lit_module import GroundingModule
-from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
+from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
 
 SETTINGS = {
     "temporal_only": InferenceConfig(heatmaps=False),
@@ -76,8 +75,8 @@ def main() -> None:
         tuple(args.size),
         args.video_fps,
     )
-    model = GroundingModule(
-        backbone=BackboneConfig(model_name=args.model, pretrained=None),
+    model = GroundingModel(
+        OpenClipConfig(model_name=args.model, pretrained=None),
         global_head=GlobalHeadConfig(embed_dim=args.embed_dim),
         local_head=LocalHeadConfig(embed_dim=args.embed_dim, num_heads=4),
     ).to(args.device)
@@ -104,7 +103,7 @@ def main() -> None:
             "size": list(args.size),
             "fps": args.video_fps,
         },
-        "model": {"backbone": args.model, "head_dim": args.embed_dim, "grid": list(model.backbone.grid)},
+        "model": {"backbone": args.model, "head_dim": args.embed_dim, "grid": list(model.grid)},
         "queries": args.queries,
         "device": args.device,
         "threads": args.threads,

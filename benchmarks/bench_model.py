@@ -25,7 +25,8 @@ from torch import Tensor
 
 from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig
-from stg_lightning.selection import FrameSelector, SelectionConfig, head_projections
+from stg_lightning.model.grounding_model import global_pair_scores, local_pair_scores
+from stg_lightning.selection import FrameSelector, SelectionConfig, SelectionSpace
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 
@@ -95,8 +96,12 @@ def time_selection(args: argparse.Namespace, granularity: str) -> float:
     glob, loc = make_heads(args, args.chunk_size, True)
     frames, frame_mask, text = make_tokens(args, args.batch, args.candidates)
     cfg = SelectionConfig(num_frames=args.frames, text_granularity=granularity, video_granularity=granularity)
-    selector, proj = FrameSelector(cfg), head_projections(cfg, glob, loc)
-    return median_ms(lambda: selector(frames, frame_mask, text, **proj), args)
+    if granularity == "local":  # the projections GroundingModel.selection_space picks for each cell
+        space = SelectionSpace(patch=loc.patch_proj, word=loc.word_proj)
+    else:
+        space = SelectionSpace(frame=glob.frame_proj, sentence=glob.text_proj)
+    selector = FrameSelector(cfg)
+    return median_ms(lambda: selector(frames, frame_mask, text, space), args)
 
 
 def time_heads_step(args: argparse.Namespace) -> float:
@@ -106,8 +111,11 @@ def time_heads_step(args: argparse.Namespace) -> float:
     def step() -> None:
         video = glob.pool_video(glob.project_frames(frames.global_), frame_mask)
         text_emb = glob.project_text(text.sentence)
-        patches, words, word_mask = frames.patches, text.words, text.word_mask
-        out = grounding_loss(LossConfig(), video, text_emb, loc, patches, frame_mask, words, word_mask)
+        scores = {
+            "global": global_pair_scores(video, text_emb),
+            "local": local_pair_scores(loc, frames.patches, frame_mask, text.words, text.word_mask),
+        }
+        out = grounding_loss(LossConfig(), scores)
         out["loss"].backward()
 
     return median_ms(step, args)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from stg_lightning.backbones import BackboneConfig
+from stg_lightning.backbones import OpenClipConfig
+from stg_lightning.data.batch import ClipBatch
 from stg_lightning.lit_module import GroundingModule
-from stg_lightning.selection import SelectionConfig, head_projections
+from stg_lightning.selection import SelectionConfig
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,33 +56,36 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
     module = GroundingModule(
-        backbone=BackboneConfig(model_name=args.model, pretrained=None, max_words=args.words),
+        backbone=OpenClipConfig(model_name=args.model, pretrained=None, max_words=args.words),
         selection=SelectionConfig(num_frames=args.frames),
     ).to(args.device)
-    size = module.backbone.image_size
+    model = module.model
+    size = model.image_size
     texts = ["crack the egg into the bowl and whisk it well"] * args.batch
-    batch = {
-        "frames": torch.randn(args.batch, args.candidates, 3, size, size, device=args.device),
-        "frame_mask": torch.ones(args.batch, args.candidates, dtype=torch.bool, device=args.device),
-        "text_ids": module.backbone.tokenize(texts).to(args.device),
-    }
+    batch = ClipBatch(
+        frames=torch.randn(args.batch, args.candidates, 3, size, size, device=args.device),
+        frame_mask=torch.ones(args.batch, args.candidates, dtype=torch.bool, device=args.device),
+        timestamps=torch.zeros(args.batch, args.candidates, device=args.device),
+        video_id=["bench"] * args.batch,
+        text=texts,
+        text_ids=model.tokenize(texts).to(args.device),
+    )
     autocast = (
         torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16)
         if args.precision == "bf16"
         else nullcontext()
     )
-    projections = head_projections(module.selection_cfg, module.global_head, module.local_head)
 
     def encode() -> None:
         with autocast:
-            module.encode_batch(batch)
+            module.tokens(batch)
 
     with autocast:
-        frames, frame_mask, text = module.encode_batch(batch)
+        frames, frame_mask, text = module.tokens(batch)
 
     def select() -> None:
         with autocast:
-            module.selector(frames, frame_mask, text, **projections)
+            model.select_frames(frames, frame_mask, text)
 
     def step() -> None:
         with autocast:

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
+from stg_lightning.backbones import BackboneConfig, InputSpec, OpenClipConfig, backbone_config
 from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
@@ -68,10 +70,10 @@ def build_loggers(exp: ExperimentConfig) -> list[Logger]:
     return loggers
 
 
-def missing_inputs(backbone: Any, data: Any) -> list[str]:
+def missing_inputs(backbone: BackboneConfig, data: Any) -> list[str]:
     """Backbone weights and training shards the run needs but this machine lacks, as user-facing messages."""
     problems = []
-    if backbone.kind == "open_clip" and backbone.pretrained:
+    if isinstance(backbone, OpenClipConfig) and backbone.pretrained:
         try:
             resolve_checkpoint(
                 backbone.model_name, backbone.pretrained, backbone.cache_dir, backbone.download
@@ -86,16 +88,30 @@ def missing_inputs(backbone: Any, data: Any) -> list[str]:
     return problems
 
 
+def backbone_from_namespace(value: Any) -> BackboneConfig:
+    """The backbone config a parsed `model.backbone` value (Namespace or dataclass) stands for."""
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    return backbone_config(value)
+
+
+def input_spec(backbone: Any) -> InputSpec:
+    """Linked argument: what the data must deliver (frame size, tokenizer) for `model.backbone`."""
+    return backbone_from_namespace(backbone).input_spec()
+
+
 class StgCLI(LightningCLI):
     """LightningCLI with an `experiment` section that builds the loggers and checkpointing of a run."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_dataclass_arguments(ExperimentConfig, "experiment")
+        # Frame size and tokenizer follow the backbone; a DataModule takes them as `inputs: InputSpec`.
+        parser.link_arguments("model.backbone", "data.init_args.inputs", compute_fn=input_spec)
 
     def before_instantiate_classes(self) -> None:
         # Fail before anything heavy is built, naming every missing input at once.
         config = self.config.get(str(self.subcommand), self.config)
-        problems = missing_inputs(config.model.backbone, config.data)
+        problems = missing_inputs(backbone_from_namespace(config.model.backbone), config.data)
         if problems:
             raise StgUserError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
 

@@ -11,22 +11,31 @@ continues where it stopped (training resumes from its last checkpoint).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from stg_lightning.config import parse, to_argv
 from stg_lightning.errors import StgUserError
+
+if TYPE_CHECKING:
+    from stg_lightning.demo_eval import ReportInputs
+
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+# Keys of a stage section that name where its config comes from; the demo's own flags go after them and
+# the section's other keys after those (so `seed: 3` in a section beats the demo's --seed).
+HEAD_KEYS = ("preset", "config")
 
 
 @dataclass
 class DemoConfig:
-    """See configs/demo.yaml for the meaning of each section."""
+    """See configs/demo.yaml for the meaning of each section. synth / prepare / pretrain are handed to those
+    tools as flags (`stg_lightning.config.to_argv`: `config` → --config FILE, `a: {b: 1}` → --a.b=1), so
+    they take exactly the tools' keys; train names `stg fit` config files; eval feeds demo_eval."""
 
     seed: int = 0
     out: str = "runs/demo"
@@ -39,17 +48,22 @@ class DemoConfig:
     eval: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_args(argv: list[str] | None = None) -> DemoConfig:
+    """DemoConfig from --config files (configs/demo.yaml when none is given) and --key=value flags."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not any(a == "--config" or a.startswith("--config=") for a in args):
+        args = ["--config", DEFAULT_CONFIG, *args]
+    return parse(DemoConfig, args, prog="stg demo", description=__doc__.splitlines()[0]).config
+
+
 def load_demo_config(path: str | Path) -> DemoConfig:
-    file = Path(path)
-    if not file.is_file():
-        raise StgUserError(f"demo config {file} not found (the default is configs/demo.yaml)")
-    values = yaml.safe_load(file.read_text()) or {}
-    unknown = set(values) - set(DemoConfig.__dataclass_fields__)
-    if unknown:
-        raise StgUserError(
-            f"{file}: unknown keys {sorted(unknown)}; valid: {sorted(DemoConfig.__dataclass_fields__)}"
-        )
-    return DemoConfig(**values)
+    return parse_args(["--config", str(path)])
+
+
+def stage_argv(section: dict[str, Any], own: list[str]) -> list[str]:
+    """A stage's flags: the section's preset/config, then the demo's `own` flags, then the section's keys."""
+    head = {k: v for k, v in section.items() if k in HEAD_KEYS}
+    return to_argv(head) + own + to_argv({k: v for k, v in section.items() if k not in HEAD_KEYS})
 
 
 class Stages:
@@ -76,62 +90,63 @@ class Stages:
     def synth_dir(self) -> Path:
         return self.out / "synth"
 
+    def synth_argv(self) -> list[str]:
+        own = [f"--out={self.synth_dir}", f"--seed={self.cfg.seed}", f"--workers={self.cfg.workers}"]
+        return stage_argv(self.cfg.synth, own)
+
     def synth(self) -> None:
         from stg_lightning.synth.cli import main as synth_main
 
-        s = self.cfg.synth
-        args = [
-            "--preset",
-            s.get("preset", "demo"),
-            "--out",
-            str(self.synth_dir),
-            "--seed",
-            str(self.cfg.seed),
-        ]
-        args += ["--workers", str(self.cfg.workers)]
-        if s.get("config"):
-            args += ["--config", s["config"]]
-        self.run(
-            "generate synthetic videos",
-            self.synth_dir / "meta.json",
-            lambda: synth_main(args + list(s.get("overrides", []))),
-        )
+        args = self.synth_argv()
+        self.run("generate synthetic videos", self.synth_dir / "meta.json", lambda: synth_main(args))
+
+    @property
+    def shards(self) -> Path:
+        return self.out / "shards"
+
+    def prepare_argv(self) -> list[str]:
+        train = self.synth_dir / "train"
+        own = [f"--videos={train / 'videos'}", f"--captions={train / 'caption.json'}"]
+        own += [f"--out={self.shards}", f"--workers={self.cfg.workers}"]
+        return stage_argv(self.cfg.prepare, own)
 
     def prepare(self) -> None:
         from stg_lightning.data.prepare import main as prepare_main
 
-        shards = self.out / "shards"
-        args = [
-            "--videos",
-            str(self.synth_dir / "train" / "videos"),
-            "--captions",
-            str(self.synth_dir / "train" / "caption.json"),
-            "--out",
-            str(shards),
-            "--workers",
-            str(self.cfg.workers),
-        ]
-        for key, value in self.cfg.prepare.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        self.run("prepare shards", shards / "summary.json", lambda: prepare_main(args))
+        args = self.prepare_argv()
+        self.run("prepare shards", self.shards / "summary.json", lambda: prepare_main(args))
 
     @property
     def backbone(self) -> Path:
         return self.out / "backbone.pt"
 
+    def pretrain_argv(self) -> list[str]:
+        own = [f"--out={self.backbone}", f"--seed={self.cfg.seed}"]
+        own += [f"--data.synth_config={self.synth_dir / 'meta.json'}"]
+        return stage_argv(self.cfg.pretrain, own)
+
     def pretrain(self) -> None:
         from stg_lightning.pretrain.cli import main as pretrain_main
 
-        args = [
-            "--config",
-            self.cfg.pretrain["config"],
-            "--out",
-            str(self.backbone),
-            "--seed",
-            str(self.cfg.seed),
-        ]
-        args += [f"data.synth_config={self.synth_dir / 'meta.json'}"]
+        args = self.pretrain_argv()
         self.run("pretrain backbone (image-text)", self.backbone, lambda: pretrain_main(args))
+
+    def check(self) -> None:
+        """Parse every stage's flags before anything runs: a bad key in a section fails now, naming it."""
+        from stg_lightning.data.prepare import parse_config as prepare_args
+        from stg_lightning.pretrain.cli import parse_args as pretrain_args
+        from stg_lightning.synth.cli import parse_args as synth_args
+
+        stages = (
+            ("synth", synth_args, self.synth_argv),
+            ("prepare", prepare_args, self.prepare_argv),
+            ("pretrain", pretrain_args, self.pretrain_argv),
+        )
+        for name, parse_stage, argv in stages:
+            try:
+                parse_stage(argv())
+            except StgUserError as err:
+                raise StgUserError(f"demo config {name}: {err}") from None
 
     def checkpoint(self, run_name: str) -> Path:
         return self.out / "runs" / run_name / "checkpoints" / "last.ckpt"
@@ -163,20 +178,28 @@ class Stages:
 
         self.run(f"train {run_name}", done, fit)
 
+    def report_inputs(self) -> ReportInputs:
+        """What the evaluation and report stage reads (the training runs' outputs, the config's `eval`)."""
+        from stg_lightning.demo_eval import TRAINING_RUNS, ReportInputs
+
+        return ReportInputs(
+            out=self.out,
+            synth_dir=self.synth_dir,
+            backbone=self.backbone,
+            checkpoints={name: self.checkpoint(name) for name in TRAINING_RUNS},
+            metrics={name: self.out / "runs" / name / "metrics.csv" for name in TRAINING_RUNS},
+            report_dir=Path(self.cfg.report_dir),
+            seed=self.cfg.seed,
+            eval=self.cfg.eval,
+            timings=dict(self.timings),
+        )
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stg demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/demo.yaml", help="demo pipeline YAML")
-    parser.add_argument("--out", help="working folder (default: the config's `out`)")
-    parser.add_argument("--report-dir", help="report folder (default: the config's `report_dir`)")
-    parser.add_argument("--seed", type=int, help="seed of data, pretraining and training")
-    args = parser.parse_args(argv)
-    cfg = load_demo_config(args.config)
-    cfg.seed = cfg.seed if args.seed is None else args.seed
-    cfg.out = args.out or cfg.out
-    cfg.report_dir = args.report_dir or cfg.report_dir
+    cfg = parse_args(argv)  # e.g. --out=runs/demo2 --seed=1 --report_dir=reports/demo2
     start = time.perf_counter()
     stages = Stages(cfg)
+    stages.check()
     stages.synth()
     stages.prepare()
     stages.pretrain()
@@ -184,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     stages.train("global_only", [cfg.train["global_only"]])
     from stg_lightning.demo_eval import evaluate_and_report
 
-    report = evaluate_and_report(stages)
+    report = evaluate_and_report(stages.report_inputs())
     total = time.perf_counter() - start
     print(f"[demo] finished in {total / 60:.1f} min; report: {report}")
     (Path(cfg.out) / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))

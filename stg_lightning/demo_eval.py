@@ -13,27 +13,28 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
-from stg_lightning.errors import StgUserError
-from stg_lightning.eval.cli import load_model
-from stg_lightning.eval.datasets import load_dataset
-from stg_lightning.eval.inference import InferenceConfig, predict_dataset
-from stg_lightning.eval.predictions import Predictions, write_predictions
-from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import ScoringConfig, oracle_predictions, score_predictions
-from stg_lightning.lit_module import GroundingModule
-from stg_lightning.report.baselines import (
+from stg_lightning.config import from_dict
+from stg_lightning.eval.baselines.oracle import oracle_predictions
+from stg_lightning.eval.baselines.rows import (
     CHANCE_BY_AREA,
     MOTION_ENERGY,
     RANDOM_OBJECT,
     UNIFORM_SPLIT,
     text_blind_rows,
 )
+from stg_lightning.eval.cli import load_model
+from stg_lightning.eval.datasets import load_dataset
+from stg_lightning.eval.inference import InferenceConfig, predict_dataset
+from stg_lightning.eval.predictions import Predictions, write_predictions
+from stg_lightning.eval.records import EvalDataset
+from stg_lightning.eval.scoring import ScoringConfig, score_predictions
+from stg_lightning.model import GroundingModel
 from stg_lightning.report.figures import (
     overlay_samples,
     plot_heatmap_overlays,
@@ -41,9 +42,6 @@ from stg_lightning.report.figures import (
     plot_training_curves,
 )
 from stg_lightning.report.markdown import write_report
-
-if TYPE_CHECKING:
-    from stg_lightning.demo import Stages
 
 ANNOTATIONS = {
     "gyt": "eval/gyt/GoundingYouTubeBox.json",
@@ -62,6 +60,7 @@ COLUMNS = {
     "myt/temporal_mof": "MYT MoF",
 }
 T = TypeVar("T")
+TRAINING_RUNS = ("grounding", "global_only")
 PAPER_READOUT_ROW = "trained model, paper readout (frame token + rollout)"
 UNTRAINED_ROW = "untrained model (random-init heads)"
 ZERO_SHOT_ROW = "backbone zero-shot (untrained aligned heads)"
@@ -79,35 +78,49 @@ ROW_ORDER = [
 ]
 
 
-def untrained_model(trained: GroundingModule, backbone: Path, seed: int, aligned: bool) -> GroundingModule:
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the evaluation and report stage reads; `stg demo` builds it from its stages."""
+
+    out: Path  # the demo's working folder (results go to <out>/eval, the W&B run under it)
+    synth_dir: Path  # the `stg synth` output: eval/<split>/ annotations, videos and objects.json
+    backbone: Path  # the pretrained backbone; `stg pretrain` writes its summary to <backbone>.json
+    checkpoints: dict[str, Path]  # training run (TRAINING_RUNS) → its last checkpoint
+    metrics: dict[str, Path]  # training run → its metrics.csv (training curves)
+    report_dir: Path
+    seed: int
+    eval: dict[str, Any]  # the demo config's `eval` section (readouts, scoring, splits)
+    timings: dict[str, float]  # seconds per stage run in this invocation (a report note)
+
+
+def untrained_model(trained: GroundingModel, backbone: Path, seed: int, aligned: bool) -> GroundingModel:
     """Same configuration and frozen pretrained backbone as `trained`, heads at initialisation: aligned
     (both sides' projections start equal, model/init.py: the backbone's zero-shot grounding) or plain
     independent random projections (text-blind in effect)."""
-    hparams = {k: v for k, v in trained.hparams.items() if not k.startswith("_")}
-    hparams["backbone"] = {**hparams["backbone"], "pretrained": str(backbone)}
-    for head in ("global_head", "local_head"):
-        hparams[head] = {**hparams[head], "aligned_init": aligned}
     torch.manual_seed(seed)
-    return GroundingModule(**hparams).eval()
+    return GroundingModel(
+        replace(trained.backbone_cfg, pretrained=str(backbone)),
+        trained.selector.cfg,
+        replace(trained.global_head.cfg, aligned_init=aligned),
+        replace(trained.local_head.cfg, aligned_init=aligned),
+    ).eval()
 
 
-def load_models(stages: Stages) -> dict[str, GroundingModule]:
+def load_models(inputs: ReportInputs) -> dict[str, GroundingModel]:
     """The three models the report scores, loaded once for all splits."""
-    trained = load_model(stages.checkpoint("grounding"), "cpu")
+    trained = load_model(inputs.checkpoints["grounding"], "cpu")
     return {
         "trained": trained,
-        "untrained": untrained_model(trained, stages.backbone, stages.cfg.seed, aligned=False),
-        "zero_shot": untrained_model(trained, stages.backbone, stages.cfg.seed, aligned=True),
-        "global_only": load_model(stages.checkpoint("global_only"), "cpu"),
+        "untrained": untrained_model(trained, inputs.backbone, inputs.seed, aligned=False),
+        "zero_shot": untrained_model(trained, inputs.backbone, inputs.seed, aligned=True),
+        "global_only": load_model(inputs.checkpoints["global_only"], "cpu"),
     }
 
 
 def eval_section(cls: type[T], section: dict[str, Any], name: str) -> T:
-    """A config dataclass from a section of the demo config's `eval`, naming the bad key if any."""
-    try:
-        return cls(**section)
-    except TypeError as err:
-        raise StgUserError(f"demo config eval.{name}: {err}; keys are {cls.__name__} fields") from err
+    """A config dataclass from a section of the demo config's `eval` (checked by the one config loader,
+    `stg_lightning.config`), naming the bad key if any."""
+    return from_dict(cls, section, f"demo config eval.{name}")
 
 
 def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
@@ -133,10 +146,10 @@ def backbone_note(summary_file: Path) -> str:
 
 
 def model_rows(
-    stages: Stages, models: dict[str, GroundingModule], split: str, dataset: EvalDataset, videos: Path
+    inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
 ) -> dict[str, Predictions]:
     """Every model row's predictions: the demo's readout for all models, plus the paper's for the trained one."""
-    ev = stages.cfg.eval
+    ev = inputs.eval
     readouts = {
         "demo": eval_section(InferenceConfig, ev["inference"], "inference"),
         "paper": eval_section(InferenceConfig, ev["paper_inference"], "paper_inference"),
@@ -154,16 +167,17 @@ def model_rows(
 
 
 def evaluate_split(
-    stages: Stages, models: dict[str, GroundingModule], split: str
+    inputs: ReportInputs, models: dict[str, GroundingModel], split: str
 ) -> tuple[dict[str, dict[str, float]], EvalDataset, Predictions]:
-    root = stages.synth_dir
+    root = inputs.synth_dir
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
-    predictions = model_rows(stages, models, split, dataset, videos)
-    scoring = eval_section(ScoringConfig, stages.cfg.eval.get("scoring", {}), "scoring")
+    predictions = model_rows(inputs, models, split, dataset, videos)
+    scoring = eval_section(ScoringConfig, inputs.eval.get("scoring", {}), "scoring")
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
-    rows.update(text_blind_rows(dataset, videos_dir=videos, meta=root / "meta.json", scoring=scoring))
-    out = stages.out / "eval"
+    objects = root / "eval" / split / "objects.json"
+    rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
+    out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(predictions["trained model"], out / f"{split}_trained_predictions.json")
     (out / f"{split}.json").write_text(json.dumps({"dataset": split, "rows": rows}, indent=1))
@@ -184,7 +198,7 @@ def table_rows(results: dict[str, dict[str, dict[str, float]]]) -> list[dict[str
     return table
 
 
-def log_to_wandb(stages: Stages, rows: list[dict[str, Any]], figures: dict[str, Path]) -> None:
+def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict[str, Path]) -> None:
     """The report's table and figures as a W&B run (offline unless WANDB_MODE says otherwise)."""
     mode = os.environ.get("WANDB_MODE", "offline")
     if mode == "disabled":
@@ -192,7 +206,7 @@ def log_to_wandb(stages: Stages, rows: list[dict[str, Any]], figures: dict[str, 
     import wandb
 
     run = wandb.init(
-        project="stg-lightning", name="demo-report", group="demo", dir=str(stages.out), mode=mode
+        project="stg-lightning", name="demo-report", group="demo", dir=str(inputs.out), mode=mode
     )
     columns = ["name", *COLUMNS]
     run.log(
@@ -204,24 +218,23 @@ def log_to_wandb(stages: Stages, rows: list[dict[str, Any]], figures: dict[str, 
     run.finish()
 
 
-def evaluate_and_report(stages: Stages) -> Path:
+def evaluate_and_report(inputs: ReportInputs) -> Path:
     results, datasets, trained = {}, {}, {}
-    models = load_models(stages)
-    for split in stages.cfg.eval["splits"]:
+    models = load_models(inputs)
+    for split in inputs.eval["splits"]:
         print(f"[demo] evaluate {split} ...", flush=True)
-        results[split], datasets[split], trained[split] = evaluate_split(stages, models, split)
-    report_dir = Path(stages.cfg.report_dir)
+        results[split], datasets[split], trained[split] = evaluate_split(inputs, models, split)
+    report_dir = inputs.report_dir
     report_dir.mkdir(parents=True, exist_ok=True)
-    runs = stages.out / "runs"
     figures = {
         "Training curves (grounding model and global-only ablation)": plot_training_curves(
-            {name: runs / name / "metrics.csv" for name in ("grounding", "global_only")},
+            {name: inputs.metrics[name] for name in TRAINING_RUNS},
             report_dir / "training_curves.png",
         )
     }
     if "gyt" in datasets:
-        gyt, videos = datasets["gyt"], stages.synth_dir / "eval" / "gyt" / "videos"
-        samples = overlay_samples(gyt, trained["gyt"], videos, n=8, seed=stages.cfg.seed)
+        gyt, videos = datasets["gyt"], inputs.synth_dir / "eval" / "gyt" / "videos"
+        samples = overlay_samples(gyt, trained["gyt"], videos, n=8, seed=inputs.seed)
         figures["Heatmaps of the trained model (GT box green, predicted point)"] = plot_heatmap_overlays(
             samples, report_dir / "heatmaps_gyt.png"
         )
@@ -239,10 +252,10 @@ def evaluate_and_report(stages: Stages) -> Path:
             aligned=True,
         )
     rows = table_rows(results)
-    probe = stages.backbone.with_suffix(stages.backbone.suffix + ".json")
+    probe = inputs.backbone.with_suffix(inputs.backbone.suffix + ".json")
     notes = [
-        f"seed {stages.cfg.seed}; config `configs/demo.yaml`; outputs under `{stages.out}`",
-        "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.timings.items()),
+        f"seed {inputs.seed}; config `configs/demo.yaml`; outputs under `{inputs.out}`",
+        "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in inputs.timings.items()),
         "text-blind rows fill only the columns they can answer; '—' elsewhere. Pointing = trimmed pointing "
         "game (GT seconds + GT step as query).",
         f"{UNTRAINED_ROW} = the trained model's configuration and frozen pretrained backbone, heads at a "
@@ -250,7 +263,7 @@ def evaluate_and_report(stages: Stages) -> Path:
         f"{ZERO_SHOT_ROW} = the same heads at the aligned initialisation training starts from "
         "(model/init.py): both modalities start in the backbone's joint space, so this row is the "
         "pretrained backbone's own zero-shot grounding (the paper's CLIP row), not a text-blind row.",
-        "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(stages.cfg.eval).items()),
+        "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():
         notes.append(backbone_note(probe))
@@ -258,5 +271,5 @@ def evaluate_and_report(stages: Stages) -> Path:
         report_dir, "stg-lightning demo: synthetic narrated benchmark", rows, COLUMNS, figures, notes
     )
     (report_dir / "metrics.json").write_text(json.dumps(results, indent=1))
-    log_to_wandb(stages, rows, figures)
+    log_to_wandb(inputs, rows, figures)
     return report

@@ -1,9 +1,9 @@
-"""GroundingModule: backbone (or cached tokens) → frame selection → global + local heads → NCE losses."""
+"""GroundingModule: the LightningModule that trains a GroundingModel on ClipBatches with the NCE losses."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import lightning as L
@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stg_lightning.backbones import BackboneConfig, build_backbone
+from stg_lightning.backbones import BackboneConfig, backbone_config, config_to_dict
+from stg_lightning.data.batch import ClipBatch
 from stg_lightning.losses import LossConfig, grounding_loss
-from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig
+from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
-from stg_lightning.selection import FrameSelector, SelectionConfig
-from stg_lightning.selection.selector import head_projections
+from stg_lightning.selection import SelectionConfig
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 ConfigT = TypeVar("ConfigT")
@@ -39,7 +39,11 @@ def _numpy_state_to_safe(state: tuple) -> tuple:
 
 
 class GroundingModule(L.LightningModule):
-    """The paper's global-local model trained with frame selection and symmetric NCE (DESIGN §3)."""
+    """Trains a `GroundingModel` (docs/method.md) with frame selection and symmetric NCE.
+
+    The module holds the model and calls its public API; it owns what training adds: the loss, the
+    optimiser, logging, the batch format (`ClipBatch`) and exact-resume RNG state.
+    """
 
     def __init__(
         self,
@@ -51,84 +55,57 @@ class GroundingModule(L.LightningModule):
         optim: OptimConfig | None = None,
     ) -> None:
         super().__init__()
-        self.backbone_cfg = as_config(backbone, BackboneConfig)
-        self.selection_cfg = as_config(selection, SelectionConfig)
-        self.global_head_cfg = as_config(global_head, GlobalHeadConfig)
-        self.local_head_cfg = as_config(local_head, LocalHeadConfig)
+        backbone_cfg = backbone_config(backbone)
+        selection_cfg = as_config(selection, SelectionConfig)
+        global_head_cfg = as_config(global_head, GlobalHeadConfig)
+        local_head_cfg = as_config(local_head, LocalHeadConfig)
         self.loss_cfg = as_config(loss, LossConfig)
         self.optim_cfg = as_config(optim, OptimConfig)
+        # Plain types only: checkpoints stay loadable with weights_only=True and rebuild the same model.
         self.save_hyperparameters(
             {
-                name: asdict(cfg) if is_dataclass(cfg) else cfg
-                for name, cfg in {
-                    "backbone": self.backbone_cfg,
-                    "selection": self.selection_cfg,
-                    "global_head": self.global_head_cfg,
-                    "local_head": self.local_head_cfg,
-                    "loss": self.loss_cfg,
-                    "optim": self.optim_cfg,
-                }.items()
+                "backbone": config_to_dict(backbone_cfg),
+                "selection": asdict(selection_cfg),
+                "global_head": asdict(global_head_cfg),
+                "local_head": asdict(local_head_cfg),
+                "loss": asdict(self.loss_cfg),
+                "optim": asdict(self.optim_cfg),
             }
         )
-        self.backbone = build_backbone(self.backbone_cfg)
-        video_dim = (
-            self.backbone.frame_dim
-            if self.global_head_cfg.frame_pooling == "cls"
-            else self.backbone.patch_dim
-        )
-        self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, self.global_head_cfg)
-        self.local_head = LocalHead(self.backbone.patch_dim, self.backbone.word_dim, self.local_head_cfg)
-        self.selector = FrameSelector(self.selection_cfg)
+        self.model = GroundingModel(backbone_cfg, selection_cfg, global_head_cfg, local_head_cfg)
         # A head whose loss is switched off (Table 6) gets no gradient: freezing it keeps plain DDP working.
-        self.global_head.requires_grad_(self.loss_cfg.global_weight > 0)
-        self.local_head.requires_grad_(self.loss_cfg.local_weight > 0)
+        for head in self.model.heads():
+            head.requires_grad_(False)
+        for head in self.model.heads(*self.loss_cfg.heads):
+            head.requires_grad_(True)
 
     # ----------------------------------------------------------------------------------------- tokens
-    def encode_batch(self, batch: dict[str, Any]) -> tuple[FrameTokens, Tensor, TextTokens]:
-        """Tokens of a batch: cached backbone outputs when the DataModule provides them, else computed."""
-        frame_mask = batch["frame_mask"].bool()
-        if "frame_global" in batch:
-            frames = FrameTokens(
-                batch["frame_global"].float(), batch["frame_patches"].float(), self.backbone.grid
-            )
+    def tokens(self, batch: ClipBatch) -> tuple[FrameTokens, Tensor, TextTokens]:
+        """Frame tokens, their mask and text tokens of a batch: cached ones when the batch carries them."""
+        # Cached tokens arrive as fp16 (as stored): scores are computed in float32.
+        if batch.tokens is not None:
+            frames, frame_mask = batch.tokens.to(torch.float32), batch.frame_mask.bool()
         else:
-            frames = self.backbone.encode_frames(batch["frames"])
-            # Video backbones with a temporal stride (S3D: one token per 8 frames) keep a step if any frame is real.
-            frame_mask = frame_mask.unflatten(1, (-1, self.backbone.temporal_stride)).any(-1)
-        if "sentence" in batch:
-            text = TextTokens(batch["sentence"].float(), batch["words"].float(), batch["word_mask"].bool())
-        elif "text_ids" in batch and self.backbone_cfg.kind == "open_clip":
-            text = self.backbone.encode_text(batch["text_ids"])
-        else:  # backbones with their own tokenizer (S3D-word2vec) read the raw sentences
-            text = self.backbone.encode_text(self.backbone.tokenize(batch["text"]).to(frame_mask.device))
+            frames, frame_mask = self.model.encode_video(batch.frames, batch.frame_mask)
+        if batch.text_tokens is not None:
+            text = batch.text_tokens.to(torch.float32)
+        else:
+            ids = batch.text_ids if batch.text_ids is not None else self.model.tokenize(batch.text)
+            text = self.model.encode_text(ids.to(frame_mask.device))
         return frames, frame_mask, text
 
     # ----------------------------------------------------------------------------------------- losses
-    def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Loss terms and selection statistics of one batch (DESIGN §3.2–3.5)."""
-        frames, frame_mask, text = self.encode_batch(batch)
-        selection = self.selector(
-            frames,
-            frame_mask,
-            text,
-            **head_projections(self.selection_cfg, self.global_head, self.local_head),
-        )
-        video = self.global_head.encode_video(frames, frame_mask, selection.indices, selection.mask)
-        sentence = self.global_head.project_text(text.sentence)
-        selected = frames.select(selection.indices)
-        out = grounding_loss(
-            self.loss_cfg,
-            video,
-            sentence,
-            self.local_head,
-            selected.patches,
-            selection.mask,
-            text.words,
-            text.word_mask,
-        )
-        for key, value in selection.stats.items():
-            out[f"select/{key}"] = value
-        return out
+    def forward(self, batch: ClipBatch) -> GroundingOutput:
+        """Selection and the scores of the heads whose loss is on (docs/method.md §2–§5)."""
+        return self.model(*self.tokens(batch), heads=self.loss_cfg.heads)
+
+    def compute_losses(self, batch: ClipBatch) -> dict[str, Tensor]:
+        """Loss terms and selection statistics of one batch."""
+        out = self(batch)
+        losses = grounding_loss(self.loss_cfg, out.scores)
+        for key, value in out.selection.stats.items():
+            losses[f"select/{key}"] = value
+        return losses
 
     def _log_losses(self, out: dict[str, Tensor], stage: str, batch_size: int) -> None:
         on_step = stage == "train"
@@ -143,22 +120,47 @@ class GroundingModule(L.LightningModule):
                 sync_dist=not on_step,
             )
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
         out = self.compute_losses(batch)
         if not torch.isfinite(out["loss"]):
             raise FloatingPointError(
                 f"non-finite training loss at step {self.global_step} "
-                f"(videos {batch.get('video_id', [])[:4]}); lower optim.head_lr or check the input data"
+                f"(videos {batch.video_id[:4]}); lower optim.head_lr or check the input data"
             )
-        self._log_losses(out, "train", batch["frame_mask"].shape[0])
+        self._log_losses(out, "train", batch.size)
         return out["loss"]
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._log_losses(self.compute_losses(batch), "val", batch["frame_mask"].shape[0])
+    def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
+        self._log_losses(self.compute_losses(batch), "val", batch.size)
+
+    def test_step(self, batch: ClipBatch, batch_idx: int) -> None:
+        self._log_losses(self.compute_losses(batch), "test", batch.size)
+
+    def predict_step(self, batch: ClipBatch, batch_idx: int) -> dict[str, Any]:
+        """Per clip: the selected frames (indices into the clip, their timestamps) and the clip's own
+        (diagonal) score under each head."""
+        frames, frame_mask, text = self.tokens(batch)
+        out = self.model(frames, frame_mask, text, heads=self.loss_cfg.heads)
+        rows = torch.arange(batch.size, device=frame_mask.device)
+        selected = out.selection.indices.masked_fill(~out.selection.mask, -1)
+        # Token time step t starts at frame t·stride (cached tokens: one per frame).
+        stride = 1 if batch.tokens is not None else self.model.temporal_stride
+        step_times = batch.timestamps.to(selected.device)[:, ::stride]
+        clip_times = step_times.gather(1, out.selection.indices)
+        return {
+            "video_id": batch.video_id,
+            "text": batch.text,
+            "selected_frames": selected.cpu(),
+            "selected_times": clip_times.masked_fill(~out.selection.mask, float("nan")).cpu(),
+            **{
+                f"score_{head}": scores.video_to_text[rows, rows + scores.offset].detach().cpu()
+                for head, scores in out.scores.items()
+            },
+        }
 
     # ----------------------------------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict[str, Any]:
-        groups = build_param_groups([self.global_head, self.local_head], self.backbone, self.optim_cfg)
+        groups = build_param_groups(self.model.heads(), self.model.backbone, self.optim_cfg)
         optimizer, scheduler = build_optimizer(
             groups, self.optim_cfg, total_steps=int(self.trainer.estimated_stepping_batches)
         )

@@ -1,6 +1,7 @@
-"""Symmetric NCE with margin (paper Eq. 1, DESIGN §3.5) for the global and local heads, across ranks.
+"""Symmetric NCE with margin (paper Eq. 1, docs/method.md §5) on the heads' scores: a loss sees scores only.
 
-Scaling convention under DDP with world size W: each rank returns the mean over its *local* rows
+The model (`GroundingModel.global_scores / local_scores`) gathers across ranks. Scaling convention under DDP
+with world size W: each rank returns the mean over its *local* rows
 (local videos × all texts, local texts × all videos), so the mean of the W per-rank losses equals the
 single-process loss on the concatenated batch. Gathers keep autograd and route gradients back to the owner
 (summed over ranks), so each rank's gradient is that of Σ_r loss_r; DDP's averaging (÷W) then makes
@@ -16,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stg_lightning.distributed import gather_no_grad, gather_with_grad, rank, world_size
-from stg_lightning.model.global_head import GlobalHead
-from stg_lightning.model.local_head import LocalHead
+from stg_lightning.model.grounding_model import PairScores
 
 
 @dataclass
@@ -36,6 +35,11 @@ class LossConfig:
             raise ValueError(f"LossConfig: weights must be >= 0 and not both 0, got {self}")
         if self.temperature is not None and self.temperature <= 0:
             raise ValueError(f"LossConfig.temperature must be > 0 or None, got {self.temperature}")
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The heads whose loss is on (the others need not be scored)."""
+        return tuple(h for h, w in (("global", self.global_weight), ("local", self.local_weight)) if w)
 
 
 def _one_direction(scores: Tensor, offset: int, margin: float, temperature: float | None) -> Tensor:
@@ -72,64 +76,18 @@ def nce_loss(
     )
 
 
-def global_nce_loss(video: Tensor, text: Tensor, margin: float, temperature: float | None) -> Tensor:
-    """NCE of local video/text embeddings [Bl, d] against the embeddings of all ranks."""
-    all_video, all_text = gather_with_grad(video), gather_with_grad(text)
-    offset = rank() * video.shape[0]
-    return nce_loss(
-        GlobalHead.scores(video, all_text),
-        offset,
-        margin,
-        temperature,
-        scores_t2v=GlobalHead.scores(text, all_video),
-    )
+def pair_nce_loss(scores: PairScores, margin: float, temperature: float | None) -> Tensor:
+    """Symmetric NCE of one head's scores (this rank's rows, positives at `scores.offset`)."""
+    return nce_loss(scores.video_to_text, scores.offset, margin, temperature, scores_t2v=scores.text_to_video)
 
 
-def local_nce_loss(
-    head: LocalHead,
-    patches: Tensor,
-    patch_mask: Tensor,
-    words: Tensor,
-    word_mask: Tensor,
-    margin: float,
-    temperature: float | None,
-) -> Tensor:
-    """NCE of the local head's pairwise scores; across ranks only this rank's rows and columns are computed.
-
-    Token features are gathered with grad; cost per rank is (2W-1)·Bl² pairs (local videos × all texts, other
-    videos × local texts) instead of the W·Bl² a perfect split would need, and a gather of the patch tokens.
-    """
-    if world_size() == 1:
-        return nce_loss(head.pairwise_scores(patches, patch_mask, words, word_mask), 0, margin, temperature)
-    bl, offset = patches.shape[0], rank() * patches.shape[0]
-    all_patches, all_patch_mask = gather_with_grad(patches), gather_no_grad(patch_mask)
-    all_words, all_word_mask = gather_with_grad(words), gather_no_grad(word_mask)
-    v2t = head.pairwise_scores(patches, patch_mask, all_words, all_word_mask)
-    others = torch.ones(all_patches.shape[0], dtype=torch.bool, device=patches.device)
-    others[offset : offset + bl] = False
-    other_v2t = head.pairwise_scores(all_patches[others], all_patch_mask[others], words, word_mask)
-    video_by_text = torch.cat([other_v2t[:offset], v2t[:, offset : offset + bl], other_v2t[offset:]], dim=0)
-    return nce_loss(v2t, offset, margin, temperature, scores_t2v=video_by_text.T)
-
-
-def grounding_loss(
-    cfg: LossConfig,
-    video: Tensor,
-    text: Tensor,
-    local_head: LocalHead,
-    patches: Tensor,
-    patch_mask: Tensor,
-    words: Tensor,
-    word_mask: Tensor,
-) -> dict[str, Tensor]:
-    """L = w_g·L_global + w_l·L_local (a 0-weight term is skipped); keys loss, loss_global, loss_local."""
+def grounding_loss(cfg: LossConfig, scores: dict[str, PairScores]) -> dict[str, Tensor]:
+    """L = w_g·L_global + w_l·L_local over the heads' scores (a 0-weight term is not computed: its head
+    need not be scored); keys loss, loss_global, loss_local."""
     out: dict[str, Tensor] = {}
-    if cfg.global_weight:
-        out["loss_global"] = global_nce_loss(video, text, cfg.margin, cfg.temperature)
-    if cfg.local_weight:
-        out["loss_local"] = local_nce_loss(
-            local_head, patches, patch_mask, words, word_mask, cfg.margin, cfg.temperature
-        )
+    for head, weight in (("global", cfg.global_weight), ("local", cfg.local_weight)):
+        if weight:
+            out[f"loss_{head}"] = pair_nce_loss(scores[head], cfg.margin, cfg.temperature)
     out["loss"] = cfg.global_weight * out.get("loss_global", 0.0) + cfg.local_weight * out.get(
         "loss_local", 0.0
     )

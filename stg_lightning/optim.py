@@ -1,4 +1,4 @@
-"""Optimiser with per-parameter-group learning rates and a linear-warmup + cosine schedule (DESIGN §3.6)."""
+"""Optimiser with per-parameter-group learning rates and a linear-warmup + cosine schedule (docs/method.md §6)."""
 
 from __future__ import annotations
 

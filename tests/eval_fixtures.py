@@ -8,20 +8,20 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from stg_lightning.backbones import BackboneConfig
+from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.memory import MemoryDataModule
 from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
 from stg_lightning.selection import SelectionConfig
-from stg_lightning.synth import PRESETS, ScriptConfig, generate
+from stg_lightning.synth import PRESETS, ScriptConfig, SynthConfig, generate
 
 
 def tiny_model(seed: int = 0) -> GroundingModule:
     """The random-init tiny ViT with 32-d heads (selection picks 4 of MemoryDataModule's 8 frames)."""
     torch.manual_seed(seed)
     return GroundingModule(
-        backbone=BackboneConfig(model_name="stg-tiny-vit", pretrained=None),
+        backbone=OpenClipConfig(model_name="stg-tiny-vit", pretrained=None),
         selection=SelectionConfig(num_frames=4),
         global_head=GlobalHeadConfig(embed_dim=32),
         local_head=LocalHeadConfig(embed_dim=32, num_heads=4),
@@ -32,11 +32,15 @@ def tiny_data() -> MemoryDataModule:
     return MemoryDataModule(num_frames=8, batch_size=4, train_size=4, val_size=4)
 
 
+def tiny_split_config() -> SynthConfig:
+    """The synthetic benchmark of `write_tiny_split`: no training videos, two short videos per eval split."""
+    script = ScriptConfig(step_seconds=(2, 3), gap_seconds=(1, 2), edge_seconds=(1, 2))
+    return dataclasses.replace(PRESETS["demo"], train_videos=0, eval_videos=2, script=script)
+
+
 def write_tiny_split(out: Path) -> Path:
     """Two short videos per evaluation split of the synthetic benchmark (a few seconds to render)."""
-    script = ScriptConfig(step_seconds=(2, 3), gap_seconds=(1, 2), edge_seconds=(1, 2))
-    cfg = dataclasses.replace(PRESETS["demo"], train_videos=0, eval_videos=2, script=script)
-    generate(cfg, out, workers=1, progress=False)
+    generate(tiny_split_config(), out, workers=1, progress=False)
     return out
 
 

@@ -9,10 +9,14 @@ import pytest
 import torch
 
 from stg_lightning.backbones import (
-    BackboneConfig,
     BackboneWeightsUnavailable,
+    InputSpec,
     OpenClipBackbone,
+    OpenClipConfig,
+    S3DConfig,
+    backbone_config,
     build_backbone,
+    config_to_dict,
     open_clip_weights,
 )
 from stg_lightning.backbones.open_clip_backbone import local_attention_mask
@@ -20,8 +24,8 @@ from stg_lightning.backbones.open_clip_backbone import local_attention_mask
 TINY = "stg-tiny-vit"
 
 
-def tiny_cfg(**kw) -> BackboneConfig:
-    return BackboneConfig(**{"model_name": TINY, "pretrained": None, **kw})
+def tiny_cfg(**kw) -> OpenClipConfig:
+    return OpenClipConfig(**{"model_name": TINY, "pretrained": None, **kw})
 
 
 def seeded_pair(name: str) -> tuple[open_clip.model.CLIP, OpenClipBackbone]:
@@ -230,7 +234,7 @@ def test_uncached_tag_without_network_raises_quickly(tmp_path, monkeypatch, mode
     monkeypatch.setattr(open_clip_weights, "_reachable", lambda host: False)
     if mode == "hf_offline_env":
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = BackboneConfig(model_name="ViT-B-32", pretrained="laion2b_s34b_b79k", cache_dir=str(tmp_path), **kw)
+    cfg = OpenClipConfig(model_name="ViT-B-32", pretrained="laion2b_s34b_b79k", cache_dir=str(tmp_path), **kw)
     start = time.monotonic()
     with pytest.raises(BackboneWeightsUnavailable) as err:
         build_backbone(cfg)
@@ -270,7 +274,31 @@ def test_bad_inputs_raise_clear_errors(frames):
         bb.encode_frames(torch.zeros(1, 2, 3, 32, 32))
     with pytest.raises(ValueError, match=r"\[B, U, 3, H, W\]"):
         bb.encode_frames(frames[0])
-    with pytest.raises(ValueError, match="kind"):
-        build_backbone(BackboneConfig(kind="resnet3d"))
+    with pytest.raises(TypeError, match="not a backbone config"):
+        build_backbone({"model_name": TINY})
     with pytest.raises(ValueError, match="not an open_clip model"):
         build_backbone(tiny_cfg(model_name="no-such-model"))
+
+
+def test_backbone_configs_round_trip_through_checkpoint_dicts():
+    clip, s3d = tiny_cfg(max_words=5), S3DConfig(vocabulary=["egg"], embed_dim=16)
+    for cfg in (clip, s3d):
+        stored = config_to_dict(cfg)
+        assert stored["class_path"] == f"stg_lightning.backbones.{type(cfg).__name__}"
+        assert backbone_config(stored) == cfg
+    assert backbone_config({"embed_dim": 16}) == S3DConfig(embed_dim=16)  # fields name the class, as the CLI
+    assert backbone_config(None) == OpenClipConfig()
+    with pytest.raises(ValueError, match="not a backbone config"):
+        backbone_config({"class_path": "builtins.dict", "init_args": {}})
+    assert (
+        clip.without_weights().pretrained is None
+        and S3DConfig(checkpoint="x").without_weights().checkpoint is None
+    )
+
+
+def test_input_spec_follows_the_model_config():
+    # stg-tiny-vit: 64 px, context length 32 (model_configs/stg-tiny-vit.json); ViT-B-32: 224 px, 77 tokens
+    assert tiny_cfg().input_spec() == InputSpec(image_size=64, tokenizer=TINY, context_length=32)
+    assert OpenClipConfig().input_spec() == InputSpec(image_size=224, tokenizer="ViT-B-32", context_length=77)
+    assert tiny_cfg(image_size=96).input_spec().image_size == 96
+    assert S3DConfig(image_size=112).input_spec() == InputSpec(image_size=112, tokenizer=None)

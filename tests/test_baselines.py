@@ -43,12 +43,10 @@ TINY_RUN = {
         "class_path": "stg_lightning.data.memory.MemoryDataModule",
         "init_args": {
             "num_frames": 4,
-            "image_size": 32,
             "batch_size": 2,
             "train_size": 2,
             "val_size": 2,
             "num_workers": 0,
-            "tokenizer_name": "stg-tiny-vit",
         },
     },
 }
@@ -57,16 +55,19 @@ TINY_CLIP = {"model": {"backbone": {"model_name": "stg-tiny-vit", "pretrained": 
 TINY_S3D = {
     "model": {
         "backbone": {
-            "image_size": 64,
-            "s3d_checkpoint": None,
-            "s3d_dictionary": None,
-            "s3d_vocabulary": list(DEFAULT_WORDS),
-            "s3d_embed_dim": 16,
-            "s3d_word_dim": 8,
-            "s3d_text_hidden_dim": 16,
+            "class_path": "stg_lightning.backbones.S3DConfig",
+            "init_args": {
+                "image_size": 64,
+                "checkpoint": None,
+                "dictionary": None,
+                "vocabulary": list(DEFAULT_WORDS),
+                "embed_dim": 16,
+                "word_dim": 8,
+                "text_hidden_dim": 16,
+            },
         }
     },
-    "data": {"init_args": {"num_frames": 16, "image_size": 64}},
+    "data": {"init_args": {"num_frames": 16}},
 }
 
 
@@ -102,7 +103,7 @@ def test_s3d_baseline_trains_one_step(tmp_path):
 def test_eval_only_baselines_are_eval_configs(name):
     path = BASELINES / f"{name}.yaml"
     assert is_eval_config(path)
-    cfg = build_config(str(path), [])
+    cfg = build_config(["--config", str(path)])
     assert cfg.dataset == "gyt" and cfg.out
     if name == "clip_zeroshot":
         assert cfg.inference.raw_features and cfg.inference.spatial == "patch_similarity"

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from test_data_prepare import small_config
 
-from stg_lightning.backbones import BackboneConfig, build_backbone
+from stg_lightning.backbones import OpenClipConfig, build_backbone
 from stg_lightning.data.cache_tokens import cache_tokens
 from stg_lightning.data.datamodule import ShardDataModule
 from stg_lightning.data.prepare import main, write_shards
@@ -45,10 +45,15 @@ def test_prepare_cache_tokens_writes_fp16_token_shards(tmp_path):
         num_workers=0, num_frames=8, use_cached_tokens=True,
     )  # fmt: skip
     batch = batch_of(dm)
-    assert batch["frame_global"].shape[:2] == (2, 8) and batch["frame_patches"].shape[:3] == (2, 8, 64)
-    assert batch["frame_global"].dtype == torch.float32 and "frames" not in batch and "text_ids" not in batch
-    assert batch["frame_mask"].sum(1).tolist() == [6, 3] and batch["frame_global"][1, 3:].abs().sum() == 0
-    assert batch["words"].shape[:2] == batch["word_mask"].shape == (2, 20) and batch["sentence"].ndim == 2
+    tokens, text = batch.tokens, batch.text_tokens
+    assert (
+        tokens.global_.shape[:2] == (2, 8)
+        and tokens.patches.shape[:3] == (2, 8, 64)
+        and tokens.grid == (8, 8)
+    )
+    assert tokens.global_.dtype == torch.float16 and batch.frames is None and batch.text_ids is None
+    assert batch.frame_mask.sum(1).tolist() == [6, 3] and tokens.global_[1, 3:].abs().sum() == 0
+    assert text.words.shape[:2] == text.word_mask.shape == (2, 20) and text.sentence.ndim == 2
 
 
 def grounding_loss(frames: FrameTokens, frame_mask: torch.Tensor, text: TextTokens) -> torch.Tensor:
@@ -72,19 +77,20 @@ def test_loss_on_cached_tokens_equals_loss_on_the_fly(tmp_path):
     cfg = small_config(tmp_path, short_side=64)
     write_shards(cfg, progress=False)
     torch.manual_seed(0)
-    backbone = build_backbone(BackboneConfig(model_name=TINY, pretrained=None)).eval()
+    backbone = build_backbone(OpenClipConfig(model_name=TINY, pretrained=None)).eval()
     shards = sorted(Path(cfg.out).glob("clips-*.tar"))
     cache_tokens(shards, Path(cfg.out) / "tokens", backbone, progress=False)
-    common = dict(batch_size=2, num_workers=0, num_frames=8, image_size=64, tokenizer_name=TINY)
-    fly_dm = ShardDataModule(str(shards[0]), str(shards[0]), random_crop=False, context_length=32, **common)
+    common = dict(
+        batch_size=2, num_workers=0, num_frames=8, inputs=OpenClipConfig(model_name=TINY).input_spec()
+    )
+    fly_dm = ShardDataModule(str(shards[0]), str(shards[0]), random_crop=False, **common)
     cached_path = str(Path(cfg.out) / "tokens" / shards[0].name)
     cached_dm = ShardDataModule(cached_path, cached_path, use_cached_tokens=True, **common)
     fly, cached = batch_of(fly_dm), batch_of(cached_dm)
     with torch.no_grad():
-        loss_fly = grounding_loss(backbone.encode_frames(fly["frames"]), fly["frame_mask"],
-                                  backbone.encode_text(fly["text_ids"]))  # fmt: skip
-    frames = FrameTokens(cached["frame_global"], cached["frame_patches"], cached["grid"])
-    text = TextTokens(cached["sentence"], cached["words"], cached["word_mask"])
-    loss_cached = grounding_loss(frames, cached["frame_mask"], text)
+        loss_fly = grounding_loss(backbone.encode_frames(backbone.normalize(fly.frames)), fly.frame_mask,
+                                  backbone.encode_text(fly.text_ids))  # fmt: skip
+    frames, text = cached.tokens.to(torch.float32), cached.text_tokens.to(torch.float32)
+    loss_cached = grounding_loss(frames, cached.frame_mask, text)
     assert loss_cached.item() == pytest.approx(loss_fly.item(), rel=1e-3)
     assert loss_fly.item() > 0.1  # not trivially zero

@@ -12,10 +12,12 @@ import pytest
 import torch
 from test_data_prepare import VIDEO_FPS, frame_index, small_config, write_index_video
 
-from stg_lightning.data.datamodule import SKIPPED_KEY, ShardDataModule, SkipMonitor
+from stg_lightning.backbones import InputSpec
+from stg_lightning.data.batch import ClipBatch
+from stg_lightning.data.datamodule import ShardDataModule, SkipMonitor
 from stg_lightning.data.prepare import write_shards
 from stg_lightning.data.shards import ShardWriter, iter_shard
-from stg_lightning.data.transforms import CLIP_MEAN, CLIP_STD, ClipAugment
+from stg_lightning.data.transforms import ClipAugment
 from stg_lightning.errors import StgUserError
 
 
@@ -43,37 +45,36 @@ def many_shards(tmp_path_factory) -> Path:
 
 
 def module(pattern: str | list[str], **kw) -> ShardDataModule:
-    base = dict(batch_size=2, num_workers=0, num_frames=8, image_size=24, shuffle_buffer=0)
+    base = dict(batch_size=2, num_workers=0, num_frames=8, inputs=InputSpec(image_size=24), shuffle_buffer=0)
     return ShardDataModule(train_shards=pattern, **{**base, **kw})
 
 
-def batches(dm: ShardDataModule, dataset) -> list[dict]:
+def batches(dm: ShardDataModule, dataset) -> list[ClipBatch]:
     """Batches as the LightningModule receives them (hooks applied, no device move)."""
     return [dm.on_after_batch_transfer(dm.on_before_batch_transfer(b, 0), 0) for b in dataset]
 
 
-def clip_ids(batch_list: list[dict]) -> list[tuple[str, float]]:
-    return [(v, b["timestamps"][i, 0].item()) for b in batch_list for i, v in enumerate(b["video_id"])]
+def clip_ids(batch_list: list[ClipBatch]) -> list[tuple[str, float]]:
+    return [(v, b.timestamps[i, 0].item()) for b in batch_list for i, v in enumerate(b.video_id)]
 
 
 def test_round_trip_frames_timestamps_text_and_masks(shards):
     dm = module(str(shards / "clips-*.tar"), val_holdout_shards=1)
     (first,) = batches(dm, dm.val_dataset(0, 1, num_workers=0))  # held-out shard = b__00000 alone
-    assert first["video_id"] == ["b"] and first["text"] == ["pour milk"]
+    assert first.video_id == ["b"] and first.text == ["pour milk"]
     dm = module(str(shards / "clips-{000000..000001}.tar"), val_shards=str(shards / "clips-000000.tar"))
     (batch,) = batches(dm, dm.val_dataset(0, 1, num_workers=0))
-    assert batch["video_id"] == ["a", "a"] and batch["text"] == ["crack egg", "stir"]
+    assert batch.video_id == ["a", "a"] and batch.text == ["crack egg", "stir"]
     expected = [[0, 0.5, 1, 1.5, 2, 2.5], [13.5, 14, 14.5]]
     mask = torch.tensor([[True] * 6 + [False] * 2, [True] * 3 + [False] * 5])
-    assert torch.equal(batch["frame_mask"], mask)
-    assert torch.equal(batch["timestamps"], torch.tensor([t + [0.0] * (8 - len(t)) for t in expected]))
-    frames = batch["frames"]
-    assert frames.shape == (2, 8, 3, 24, 24) and frames.dtype == torch.float32
-    pixels = frames * torch.tensor(CLIP_STD).view(3, 1, 1) + torch.tensor(CLIP_MEAN).view(3, 1, 1)
-    images = (pixels * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
+    assert torch.equal(batch.frame_mask, mask)
+    assert torch.equal(batch.timestamps, torch.tensor([t + [0.0] * (8 - len(t)) for t in expected]))
+    frames = batch.frames
+    assert frames.shape == (2, 8, 3, 24, 24) and frames.dtype == torch.uint8  # the model normalises
+    images = frames.permute(0, 1, 3, 4, 2).numpy()
     for i, times in enumerate(expected):
         assert [frame_index(images[i, u]) for u in range(len(times))] == [round(t * VIDEO_FPS) for t in times]
-    assert torch.equal(batch["text_ids"], open_clip.get_tokenizer("ViT-B-32")(["crack egg", "stir"]))
+    assert torch.equal(batch.text_ids, open_clip.get_tokenizer("ViT-B-32")(["crack egg", "stir"]))
 
 
 def test_clip_augment_crops_flips_and_resizes():
@@ -127,7 +128,7 @@ def test_pipe_urls_stream_through_gopen(many_shards):
     urls = [f"pipe:cat {many_shards}/clips-00000{k}.tar" for k in range(2)]
     dm = module(urls, val_shards=urls, num_frames=2)
     got = batches(dm, dm.val_dataset(0, 1, num_workers=0))  # read to the end: no half-read pipe left behind
-    assert [b["video_id"] for b in got] == [["p", "p"], ["p", "p"]]
+    assert [b.video_id for b in got] == [["p", "p"], ["p", "p"]]
 
 
 def test_worker_processes_deliver_the_announced_batch_count(many_shards):
@@ -152,10 +153,10 @@ def test_unreadable_samples_and_truncated_shards_are_skipped_and_counted(shards,
     (tmp_path / "bad-000001.tar").write_bytes((shards / "clips-000001.tar").read_bytes()[:cut])
     dm = module(str(tmp_path / "bad-00000{0..1}.tar"), val_shards=str(tmp_path / "bad-00000{0..1}.tar"))
     raw = list(dm.val_dataset(0, 1, num_workers=0))
-    assert sum(len(b["video_id"]) for b in raw) == 1
+    assert sum(b.size for b in raw) == 1
     # 2 bad samples + the truncated shard: its read error (seen by tar and shard readers) + partial sample
-    assert sum(b[SKIPPED_KEY][0] for b in raw) == 5
-    reasons = " ".join(r for b in raw for r in b[SKIPPED_KEY][1])
+    assert sum(b.skipped for b in raw) == 5
+    reasons = " ".join(r for b in raw for r in b.skip_reasons)
     assert "Not a JPEG" in reasons and "unexpected end of data" in reasons and "b__00000: frames" in reasons
     dm.skips.min_samples = 1
     with pytest.raises(StgUserError, match="max_skip_rate"):

@@ -194,5 +194,32 @@ def test_config_file_then_flags(tmp_path):
         16.0,
     )
     config.write_text("fsp: 1.0\n")
-    with pytest.raises(StgUserError, match="fsp"):
+    with pytest.raises(
+        StgUserError, match=r"prepare.yaml: unknown key 'fsp' \(did you mean 'fps'\?\); valid keys: "
+    ):
         parse_config(["--config", str(config)])
+    with pytest.raises(StgUserError, match=r"command line: key 'num_frames': expected int, got 'many'"):
+        parse_config(["--num_frames=many"])
+    assert not parse_config(["--cache_tokens=true", "--no-cache-tokens"]).cache_tokens
+
+
+def test_prepare_yaml_loads_the_values_it_states():
+    """configs/data/prepare.yaml read by hand."""
+    path = Path(__file__).resolve().parents[1] / "configs" / "data" / "prepare.yaml"
+    assert parse_config(["--config", str(path)]) == PrepareConfig(
+        videos="data/videos",
+        captions="data/caption.json",
+        out="data/shards",
+        fps=5.0,
+        num_frames=80,
+        min_time=16.0,
+        short_side=224,
+        shard_size=1000,
+        workers=2,
+        jpeg_quality=90,
+        shard_prefix="clips",
+        cache_tokens=False,
+        model_name="ViT-B-32",
+        pretrained=None,
+        device="cpu",
+    )

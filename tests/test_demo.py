@@ -1,9 +1,11 @@
+import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from stg_lightning.demo import Stages, load_demo_config
+from stg_lightning.data.prepare import PrepareConfig, parse_config
+from stg_lightning.demo import DemoConfig, Stages, load_demo_config, parse_args
 from stg_lightning.demo_eval import COLUMNS, backbone_note, eval_section, readout_summary, table_rows
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.inference import InferenceConfig
@@ -24,20 +26,78 @@ def test_demo_readouts_are_inference_and_scoring_configs():
     demo = eval_section(InferenceConfig, ev["inference"], "inference")
     paper = eval_section(InferenceConfig, ev["paper_inference"], "paper_inference")
     assert (demo.temporal, demo.spatial) == ("patch_pool", "patch_similarity")
-    assert (paper.temporal, paper.spatial) == ("global", "rollout")  # DESIGN §4
+    assert (paper.temporal, paper.spatial) == ("global", "rollout")  # docs/evaluation.md §1
     assert eval_section(ScoringConfig, ev["scoring"], "scoring").relative_tau
     assert "temporal=patch_pool" in readout_summary(ev)["trained model"]
-    with pytest.raises(StgUserError, match=r"eval\.inference: .*temporl.*InferenceConfig fields"):
+    with pytest.raises(
+        StgUserError, match=r"demo config eval\.inference: unknown key 'temporl'.*: .*temporal"
+    ):
         eval_section(InferenceConfig, {"temporl": "global"}, "inference")
-    with pytest.raises(ValueError, match="temporal must be"):
+    with pytest.raises(
+        StgUserError, match=r"eval\.inference: key 'temporal': expected .*'global'.*got 'cls'"
+    ):
         eval_section(InferenceConfig, {"temporal": "cls"}, "inference")
+    with pytest.raises(StgUserError, match=r"eval\.inference: .*median_window must be odd"):
+        eval_section(InferenceConfig, {"median_window": 2}, "inference")
 
 
 def test_unknown_demo_key_fails_clearly(tmp_path):
     bad = tmp_path / "demo.yaml"
     bad.write_text("seed: 1\nepochs: 3\n")
-    with pytest.raises(StgUserError, match="unknown keys \\['epochs'\\]"):
+    with pytest.raises(StgUserError, match=r"demo.yaml: unknown key 'epochs'; valid keys: .*report_dir"):
         load_demo_config(bad)
+    with pytest.raises(StgUserError, match=r"key 'seed': expected int, got 'one'"):
+        parse_args(["--config", str(ROOT / "configs" / "demo.yaml"), "--seed=one"])
+
+
+def test_demo_yaml_and_the_stages_flags_give_the_values_they_state(tmp_path):
+    """configs/demo.yaml read by hand, and what each stage tool parses from its section."""
+    demo = ROOT / "configs" / "demo.yaml"
+    cfg = parse_args(["--config", str(demo), "--seed=3", f"--out={tmp_path}", "--report-dir", "r"])
+    assert (cfg.seed, cfg.out, cfg.report_dir, cfg.workers) == (3, str(tmp_path), "r", 2)
+    assert cfg.synth == {"preset": "demo", "config": "configs/synth/demo.yaml"}
+    assert cfg.prepare == {
+        "fps": 1.0,
+        "num_frames": 10,
+        "min_time": 10.0,
+        "short_side": 64,
+        "shard_size": 500,
+    }
+    assert cfg.pretrain == {"config": "configs/pretrain/demo.yaml"}
+    assert cfg.train["configs"] == ["configs/defaults.yaml", "experiments/demo.yaml"]
+    stages = Stages(cfg)
+    stages.check()
+    train = tmp_path / "synth" / "train"
+    assert parse_config(stages.prepare_argv()) == PrepareConfig(
+        videos=str(train / "videos"),
+        captions=str(train / "caption.json"),
+        out=str(tmp_path / "shards"),
+        workers=2,
+        fps=1.0,
+        num_frames=10,
+        min_time=10.0,
+        short_side=64,
+        shard_size=500,
+    )
+    synth = stages.synth_argv()
+    assert synth[:4] == ["--preset", "demo", "--config", "configs/synth/demo.yaml"]  # the demo's --seed after
+    assert "--seed=3" in synth and f"--out={tmp_path / 'synth'}" in synth
+    pretrain = stages.pretrain_argv()
+    assert pretrain[:2] == ["--config", "configs/pretrain/demo.yaml"]
+    assert f"--data.synth_config={tmp_path / 'synth' / 'meta.json'}" in pretrain
+
+
+def test_stage_sections_are_checked_by_the_stage_tools(tmp_path):
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    cfg.synth = {**cfg.synth, "train_videos": 20, "seed": 5, "script": {"unnarrated_prob": 0.3}}
+    argv = Stages(cfg).synth_argv()
+    assert argv[-3:] == ["--train_videos=20", "--seed=5", "--script.unnarrated_prob=0.3"]  # section wins
+    cfg.prepare = {**cfg.prepare, "num_frame": 10}
+    with pytest.raises(StgUserError, match=r"demo config prepare: .*unknown key 'num_frame'.*num_frames"):
+        Stages(cfg).check()
+    cfg = DemoConfig(synth={"scene": {"frame_size": "big"}})
+    with pytest.raises(StgUserError, match=r"demo config synth: .*key 'scene.frame_size': expected int"):
+        Stages(cfg).check()
 
 
 def test_stages_skip_finished_outputs_and_stop_on_failure(tmp_path):
@@ -82,3 +142,21 @@ def test_backbone_note_reads_the_pretraining_summary(tmp_path):
         f"backbone pretraining (`{path}`): 1100 steps in 300 s, zero-shot pointing 0.800, "
         "zero-shot verb choice 0.600, zero-shot retrieval 0.500, verb choice chance 0.20"
     )
+
+
+def test_report_inputs_are_the_stage_outputs_and_demo_eval_does_not_import_demo(tmp_path):
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    cfg.out, cfg.report_dir = str(tmp_path / "out"), str(tmp_path / "report")
+    stages = Stages(cfg)
+    stages.timings["prepare shards"] = 1.5
+    inputs = stages.report_inputs()
+    out, runs = tmp_path / "out", ("grounding", "global_only")
+    assert (inputs.out, inputs.synth_dir, inputs.backbone) == (out, out / "synth", out / "backbone.pt")
+    assert inputs.checkpoints == {n: out / "runs" / n / "checkpoints" / "last.ckpt" for n in runs}
+    assert inputs.metrics == {n: out / "runs" / n / "metrics.csv" for n in runs}
+    assert (inputs.report_dir, inputs.seed, inputs.eval) == (tmp_path / "report", cfg.seed, cfg.eval)
+    assert inputs.timings == {"prepare shards": 1.5}
+    tree = ast.parse((ROOT / "stg_lightning" / "demo_eval.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "stg_lightning.demo" not in imported

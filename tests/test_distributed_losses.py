@@ -1,4 +1,7 @@
-"""A real 2-process gloo run of the global + local losses equals the single-process loss on one batch."""
+"""A real 2-process gloo run of the global + local losses equals the single-process loss on one batch.
+
+The cross-rank scores come from the model's API (`GroundingModel.global_scores / local_scores`); the loss sees
+only those scores."""
 
 import os
 import socket
@@ -7,18 +10,21 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.losses import LossConfig, grounding_loss
-from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig
+from stg_lightning.model import GlobalHead, GlobalHeadConfig, GroundingModel, LocalHead, LocalHeadConfig
 
 WORLD, PER_RANK = 2, 3
 CFG = LossConfig(global_weight=1.0, local_weight=0.7, margin=0.05, temperature=0.5)
 
 
-def _heads() -> tuple[GlobalHead, LocalHead]:
+def _model() -> GroundingModel:
+    """A model whose heads are small double-precision ones on 6-d patches and 5-d words."""
+    model = GroundingModel(OpenClipConfig(model_name="stg-tiny-vit", pretrained=None))
     torch.manual_seed(0)
-    glob = GlobalHead(6, 5, GlobalHeadConfig(embed_dim=8)).double()
-    loc = LocalHead(6, 5, LocalHeadConfig(embed_dim=8, num_heads=2, chunk_size=2)).double()
-    return glob, loc
+    model.global_head = GlobalHead(6, 5, GlobalHeadConfig(embed_dim=8)).double()
+    model.local_head = LocalHead(6, 5, LocalHeadConfig(embed_dim=8, num_heads=2, chunk_size=2)).double()
+    return model
 
 
 def _batch() -> dict[str, torch.Tensor]:
@@ -40,16 +46,21 @@ def _batch() -> dict[str, torch.Tensor]:
 
 def _loss_and_grads(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, list[torch.Tensor]]:
     """Loss, gradients wrt the float inputs, and parameter gradients of both heads."""
-    glob, loc = _heads()
+    model = _model()
+    glob = model.global_head
     inputs = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in batch.items()}
     video = glob.pool_video(glob.project_frames(inputs["frames"]), inputs["frame_mask"])
     text = glob.project_text(inputs["sentence"])
-    loss = grounding_loss(
-        CFG, video, text, loc, inputs["patches"], inputs["frame_mask"], inputs["words"], inputs["word_mask"]
-    )["loss"]
+    scores = {
+        "global": model.global_scores(video, text),
+        "local": model.local_scores(
+            inputs["patches"], inputs["frame_mask"], inputs["words"], inputs["word_mask"]
+        ),
+    }
+    loss = grounding_loss(CFG, scores)["loss"]
     loss.backward()
     input_grads = {k: v.grad for k, v in inputs.items() if v.requires_grad}
-    params = [p.grad for m in (glob, loc) for p in m.parameters()]
+    params = [p.grad for m in model.heads() for p in m.parameters()]
     return loss.detach(), input_grads, params
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from eval_fixtures import save_tiny_checkpoint, write_tiny_split
 
-from stg_lightning.eval.cli import build_config, main
+from stg_lightning.errors import StgUserError
+from stg_lightning.eval.baselines.oracle import oracle_predictions
+from stg_lightning.eval.cli import EvalConfig, build_config, main
 from stg_lightning.eval.datasets import load_dataset, synthetic_frame_size
-from stg_lightning.eval.inference import scored_dataset
+from stg_lightning.eval.inference import InferenceConfig, scored_dataset
 from stg_lightning.eval.predictions import read_predictions, write_predictions
-from stg_lightning.eval.scoring import oracle_predictions
+from stg_lightning.eval.scoring import ScoringConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "eval"
 BOOKKEEPING = {"videos", "unknown_videos", "ignored_predictions"}
@@ -62,7 +64,7 @@ def test_ckpt_end_to_end_writes_results_and_predictions(split, ckpt, tmp_path, c
     argv = [
         "--config", str(CONFIGS / "gyt.yaml"), "--annotations", str(_annotations(split, "gyt")),
         "--videos", str(split / "eval" / "gyt" / "videos"), "--ckpt", str(ckpt), "--device", "cpu",
-        "--save-predictions", str(preds), "--out", str(out), "inference.normalise=minmax",
+        "--save-predictions", str(preds), "--out", str(out), "--inference.normalise=minmax",
     ]  # fmt: skip
     assert main(argv) == 0
     results = json.loads(out.read_text())
@@ -78,7 +80,7 @@ def test_myt_ckpt_uses_default_videos_folder_and_prints_baseline(split, ckpt, tm
     argv = [
         "--config",
         str(CONFIGS / "myt.yaml"),
-        "videos=null",
+        "--videos=null",
         "--annotations",
         str(_annotations(split, "myt")),
     ]
@@ -100,9 +102,63 @@ def test_user_errors_name_the_flag(split, ckpt, tmp_path, capsys):
     assert "--annotations" in capsys.readouterr().err
 
 
-def test_config_files_parse_and_reject_unknown_keys(tmp_path):
-    for name in ("gyt", "myt", "yc_inter"):
-        cfg = build_config(str(CONFIGS / f"{name}.yaml"), [])
-        assert cfg.dataset == name and cfg.inference.theta == 0.5
-    with pytest.raises(Exception, match="thetaa"):
-        build_config(str(CONFIGS / "gyt.yaml"), ["inference.thetaa=1"])
+def test_config_files_load_the_values_they_state():
+    """configs/eval/*.yaml read by hand: every key they set, the rest stay the dataclass defaults."""
+    untrimmed = dict(mode="untrimmed", theta=0.5, normalise="none", median_window=1, chunk_size=32, fps=1.0)
+    spatial = ScoringConfig(tau=0.01, relative_tau=False, spatial_iou=0.3)
+    want = {
+        "gyt": EvalConfig(
+            dataset="gyt",
+            annotations=None,
+            videos="data/groundingyoutube/videos",
+            frame_size=None,
+            clip_to_frame=False,
+            out="reports/eval/gyt.json",
+            inference=InferenceConfig(**untrimmed, spatial="rollout", heatmaps=True, step_scores=False),
+            scoring=ScoringConfig(
+                tau=0.01, relative_tau=False, spatial_iou=0.3, video_thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)
+            ),
+        ),
+        "myt": EvalConfig(
+            dataset="myt",
+            annotations=None,
+            videos="data/miningyoutube/videos",
+            out="reports/eval/myt.json",
+            inference=InferenceConfig(**untrimmed, heatmaps=False, step_scores=True),
+            scoring=ScoringConfig(background_score=0.5),
+        ),
+        "yc_inter": EvalConfig(
+            dataset="yc_inter",
+            annotations=None,
+            videos="data/youcook2_interactions/videos",
+            frame_size=None,
+            out="reports/eval/yc_inter.json",
+            inference=InferenceConfig(**untrimmed, spatial="rollout", heatmaps=True, step_scores=False),
+            scoring=spatial,
+        ),
+    }
+    for name, expected in want.items():
+        assert build_config(["--config", str(CONFIGS / f"{name}.yaml")]) == expected, name
+
+
+def test_config_flags_and_errors(tmp_path, capsys):
+    gyt = ["--config", str(CONFIGS / "gyt.yaml")]
+    cfg = build_config([*gyt, "--inference.theta=0.3", "--frame-size", "640", "480", "--max-videos", "2"])
+    assert (cfg.inference.theta, cfg.frame_size, cfg.max_videos) == (0.3, (640, 480), 2)
+    assert build_config(["--frame_size=[320,240]", "--lenient"]).frame_size == (320, 240)
+    with pytest.raises(
+        StgUserError, match=r"unknown key 'inference.thetaa'.*valid keys of inference: .*theta"
+    ):
+        build_config([*gyt, "--inference.thetaa=1"])
+    with pytest.raises(StgUserError, match=r"key 'inference.theta': expected float, got 'high'"):
+        build_config([*gyt, "--inference.theta=high"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scoring:\n  tau: [1]\n")
+    with pytest.raises(StgUserError, match=r"bad.yaml: key 'scoring.tau': expected float"):
+        build_config([*gyt, "--config", str(bad)])
+    with pytest.raises(StgUserError, match="median_window must be odd"):
+        build_config(["--inference.median_window=2"])
+    assert main(["--dataset", "gyt"]) == 2
+    assert "exactly one of --predictions, --ckpt, --zero_shot" in capsys.readouterr().err
+    assert main(["--predictions", "p.json", "--save-predictions", "q.json"]) == 2
+    assert "--save_predictions needs --ckpt" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from eval_fixtures import tiny_gyt
 
+from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.combine import combine_predictions, main, unplaced
 from stg_lightning.eval.predictions import (
     FramePrediction,
@@ -13,7 +14,7 @@ from stg_lightning.eval.predictions import (
     write_predictions,
 )
 from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import oracle_predictions, score_predictions
+from stg_lightning.eval.scoring import score_predictions
 
 
 def _oracle_temporal(dataset: EvalDataset):

@@ -1,4 +1,4 @@
-"""Inference (DESIGN §4): temporal labelling with known answers, clip windows, streaming predictions."""
+"""Inference (docs/evaluation.md §1): temporal labelling with known answers, clip windows, streaming predictions."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def gyt(split: Path):
 
 @pytest.fixture(scope="module")
 def model():
-    return tiny_model().eval()
+    return tiny_model().model.eval()
 
 
 def _video(split: Path, vid: str) -> Path:
@@ -173,9 +173,6 @@ def test_frame_folder_gives_the_mp4_predictions(split, gyt, model, tmp_path):
     assert [p.label for p in a.frames] == [p.label for p in b.frames]
     np.testing.assert_allclose([p.score for p in a.frames], [p.score for p in b.frames], atol=1e-5)
     np.testing.assert_allclose(a.frames[0].heat, b.frames[0].heat, atol=1e-5)
-    (folder / "1.png").unlink()
-    with pytest.raises(StgUserError, match="second 1 is missing"):
-        predict_video(model, folder, rec, cfg)
 
 
 def test_clip_mode_predicts_each_padded_segment_in_clip_time(split, gyt, model):

@@ -17,7 +17,7 @@ from stg_lightning.eval.metrics import (
 )
 from stg_lightning.eval.metrics.ap import average_precision
 from stg_lightning.eval.metrics.spatial import frame_mask, heat_point
-from stg_lightning.eval.viterbi import similarity_from_labels, uniform_split, viterbi_align
+from stg_lightning.eval.viterbi import similarity_from_labels, viterbi_align
 
 NAN = math.nan
 
@@ -159,7 +159,6 @@ def test_temporal_alignment_hand_computed():
 def test_viterbi_hand_computed_and_helpers():
     sim = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.1, 0.1]])
     assert viterbi_align(sim, background_score=0.5).tolist() == [0, 1, -1]
-    assert uniform_split(7, 3).tolist() == [0, 0, 0, 1, 1, 2, 2]
     assert similarity_from_labels(["a", None, "b"], ["a", "b"]).tolist() == [[1, 0], [0, 0], [0, 1]]
     with pytest.raises(ValueError, match="3 steps to 2 frames"):
         viterbi_align(torch.zeros(2, 3))

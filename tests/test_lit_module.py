@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import lightning as L
 import pytest
 import torch
 
-from stg_lightning.backbones import BackboneConfig
+from stg_lightning.backbones import OpenClipConfig
+from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.memory import MemoryDataModule
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.losses import LossConfig
@@ -13,7 +16,7 @@ from stg_lightning.selection import SelectionConfig
 
 def tiny_module(finetune: bool = False, strategy: str = "sinkhorn") -> GroundingModule:
     return GroundingModule(
-        backbone=BackboneConfig(model_name="stg-tiny-vit", pretrained=None, finetune=finetune, max_words=8),
+        backbone=OpenClipConfig(model_name="stg-tiny-vit", pretrained=None, finetune=finetune, max_words=8),
         selection=SelectionConfig(strategy=strategy, num_frames=2),
         global_head=GlobalHeadConfig(embed_dim=32),
         local_head=LocalHeadConfig(embed_dim=32, num_heads=2),
@@ -22,15 +25,17 @@ def tiny_module(finetune: bool = False, strategy: str = "sinkhorn") -> Grounding
     )
 
 
-def tiny_batch(module: GroundingModule, batch_size: int = 4, frames: int = 4) -> dict:
+def tiny_batch(module: GroundingModule, batch_size: int = 4, frames: int = 4) -> ClipBatch:
     g = torch.Generator().manual_seed(0)
     texts = ["crack the egg", "pour milk", "stir the batter", "flip the pancake"][:batch_size]
-    return {
-        "frames": torch.randn(batch_size, frames, 3, 64, 64, generator=g),
-        "frame_mask": torch.tensor([[True] * frames] * (batch_size - 1) + [[True] * (frames - 1) + [False]]),
-        "text_ids": module.backbone.tokenize(texts),
-        "text": texts,
-    }
+    return ClipBatch(
+        frames=torch.randn(batch_size, frames, 3, 64, 64, generator=g),
+        frame_mask=torch.tensor([[True] * frames] * (batch_size - 1) + [[True] * (frames - 1) + [False]]),
+        timestamps=torch.arange(frames, dtype=torch.float32).expand(batch_size, frames),
+        video_id=[f"v{i}" for i in range(batch_size)],
+        text_ids=module.model.tokenize(texts),
+        text=texts,
+    )
 
 
 def test_training_steps_reduce_the_loss():
@@ -38,7 +43,7 @@ def test_training_steps_reduce_the_loss():
     module = tiny_module()
     batch = tiny_batch(module)
     optimizer, _ = build_optimizer(
-        build_param_groups([module.global_head, module.local_head], module.backbone, module.optim_cfg),
+        build_param_groups(module.model.heads(), module.model.backbone, module.optim_cfg),
         module.optim_cfg,
         100,
     )
@@ -58,21 +63,23 @@ def test_backbone_gradients_only_when_finetuned(finetune):
     module = tiny_module(finetune=finetune)
     module.train()
     module.compute_losses(tiny_batch(module))["loss"].backward()
-    backbone_grads = [p.grad for p in module.backbone.parameters()]
-    head_grads = [p.grad for p in module.local_head.parameters()]
+    backbone_grads = [p.grad for p in module.model.backbone.parameters()]
+    head_grads = [p.grad for p in module.model.local_head.parameters()]
     assert all(g is not None for g in head_grads)
     if finetune:
         assert any(g is not None and g.abs().sum() > 0 for g in backbone_grads)
     else:
         assert all(g is None for g in backbone_grads)
-        assert not module.backbone.training  # frozen backbone stays in eval mode
+        assert not module.model.backbone.training  # frozen backbone stays in eval mode
 
 
 def test_param_groups_carry_configured_learning_rates():
-    frozen = build_param_groups([tiny_module().global_head], tiny_module().backbone, OptimConfig())
+    frozen = build_param_groups(
+        tiny_module().model.heads("global"), tiny_module().model.backbone, OptimConfig()
+    )
     assert [g["name"] for g in frozen] == ["heads"]
     module = tiny_module(finetune=True)
-    groups = build_param_groups([module.global_head, module.local_head], module.backbone, module.optim_cfg)
+    groups = build_param_groups(module.model.heads(), module.model.backbone, module.optim_cfg)
     assert [(g["name"], g["lr"]) for g in groups] == [("heads", 3e-3), ("backbone", 1e-5)]
 
 
@@ -81,16 +88,11 @@ def test_cached_tokens_batch_gives_the_same_loss_as_frames():
     module = tiny_module(strategy="topk").eval()
     batch = tiny_batch(module)
     with torch.no_grad():
-        frames = module.backbone.encode_frames(batch["frames"])
-        text = module.backbone.encode_text(batch["text_ids"])
-        cached = {
-            "frame_global": frames.global_.half(),
-            "frame_patches": frames.patches.half(),
-            "sentence": text.sentence.half(),
-            "words": text.words.half(),
-            "word_mask": text.word_mask,
-            "frame_mask": batch["frame_mask"],
-        }
+        frames, _ = module.model.encode_video(batch.frames, batch.frame_mask)
+        text = module.model.encode_text(batch.text_ids)
+        cached = replace(
+            batch, frames=None, text_ids=None, tokens=frames.to(torch.half), text_tokens=text.to(torch.half)
+        )
         expected = module.compute_losses(batch)["loss"]
         got = module.compute_losses(cached)["loss"]
     assert got == pytest.approx(expected.item(), rel=2e-3)
@@ -137,3 +139,16 @@ def test_resume_continues_exactly(tmp_path):
     resumed = fit(tmp_path / "c", 4, ckpt_path=tmp_path / "b" / "ckpt" / "last.ckpt")
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_predict_step_reports_the_selected_frames_and_each_clips_own_scores():
+    module = tiny_module(strategy="topk").eval()
+    batch = tiny_batch(module)
+    with torch.no_grad():
+        out = module.predict_step(batch, 0)
+        scores = module(batch).scores
+    assert out["video_id"] == batch.video_id and out["selected_frames"].shape == (4, 2)
+    picked = out["selected_frames"][0]
+    torch.testing.assert_close(out["selected_times"][0], batch.timestamps[0][picked])
+    torch.testing.assert_close(out["score_global"], scores["global"].video_to_text.diagonal())
+    torch.testing.assert_close(out["score_local"], scores["local"].video_to_text.diagonal())

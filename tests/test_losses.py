@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from stg_lightning.losses import LossConfig, grounding_loss, nce_loss
-from stg_lightning.model import LocalHead, LocalHeadConfig
+from stg_lightning.losses import LossConfig, grounding_loss, nce_loss, pair_nce_loss
+from stg_lightning.model import PairScores
 
 SCORES = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
 
@@ -41,15 +41,23 @@ def test_nce_rejects_inconsistent_local_rows():
 
 def test_grounding_loss_weights_and_switching_a_term_off():
     torch.manual_seed(0)
-    head = LocalHead(8, 8, LocalHeadConfig(embed_dim=8, num_heads=2))
-    video, text = torch.randn(3, 8), torch.randn(3, 8)
-    patches, words = torch.randn(3, 2, 4, 8), torch.randn(3, 5, 8)
-    masks = torch.ones(3, 2, dtype=torch.bool), torch.ones(3, 5, dtype=torch.bool)
-    args = (video, text, head, patches, masks[0], words, masks[1])
-    both = grounding_loss(LossConfig(global_weight=2.0, local_weight=0.5), *args)
+    scores = {
+        "global": PairScores(SCORES, SCORES.T),
+        "local": PairScores(SCORES.flip(1), SCORES.flip(1).T),
+    }
+    both = grounding_loss(LossConfig(global_weight=2.0, local_weight=0.5), scores)
     torch.testing.assert_close(both["loss"], 2.0 * both["loss_global"] + 0.5 * both["loss_local"])
-    only_global = grounding_loss(LossConfig(local_weight=0.0), *args)
-    assert "loss_local" not in only_global
+    torch.testing.assert_close(both["loss_global"], nce_loss(SCORES, margin=0.001))
+    only_global = grounding_loss(LossConfig(local_weight=0.0), {"global": scores["global"]})
+    assert "loss_local" not in only_global and LossConfig(local_weight=0.0).heads == ("global",)
     torch.testing.assert_close(only_global["loss"], both["loss_global"])
     with pytest.raises(ValueError, match="weights"):
         LossConfig(global_weight=0.0, local_weight=0.0)
+
+
+def test_pair_scores_of_local_rows_use_their_offset():
+    # rank 1 of 2 with 1 row each: its positive is column 1 in both directions
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    rank1 = PairScores(scores[1:], scores.T[1:], offset=1)
+    expected = nce_loss(scores[1:], 1, 0.0, scores_t2v=scores.T[1:])
+    torch.testing.assert_close(pair_nce_loss(rank1, 0.0, None), expected)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from stg_lightning.backbones import Backbone, BackboneConfig, build_backbone
+from stg_lightning.backbones import Backbone, OpenClipConfig, build_backbone
 from stg_lightning.errors import StgUserError
 from stg_lightning.pretrain import cli
 from stg_lightning.pretrain.data import (
@@ -134,7 +134,7 @@ def test_hard_negatives_name_an_unshown_action_on_a_visible_object(pairs):
 
 
 def test_tokenized_pairs_trim_padding(pairs):
-    bb = build_backbone(BackboneConfig(model_name="stg-tiny-vit", pretrained=None))
+    bb = build_backbone(OpenClipConfig(model_name="stg-tiny-vit", pretrained=None))
     ds = TokenizedPairs(pairs, bb.tokenize)
     item = ds[3]
     assert item["phrase_ids"].shape[0] == 4 and item["caption_ids"].shape[0] < 32  # 2 phrases + 2 negatives
@@ -156,6 +156,12 @@ def test_load_synth_config_from_meta_json(tmp_path):
     assert cfg.seed == 3 and cfg.scene.objects_on_screen == (3, 4)
     with pytest.raises(StgUserError, match="stg synth"):
         load_synth_config(str(tmp_path / "missing.json"))
+    assert load_synth_config(str(REPO / "configs/synth/paper.yaml")) == PRESETS["paper"]
+    meta.write_text('{"config": {"scene": {"frame_sise": 32}}}')
+    with pytest.raises(StgUserError, match=r"meta.json: unknown key 'scene.frame_sise'"):
+        load_synth_config(str(meta))
+    with pytest.raises(StgUserError, match=r"data.synth_config: --config .*none.yaml: file not found"):
+        load_synth_config(str(tmp_path / "none.yaml"))
 
 
 # ---------------------------------------------------------------------------------------------- probe
@@ -234,7 +240,7 @@ def _batch(ds: TokenizedPairs, n: int) -> dict[str, Tensor]:
 def test_training_lowers_loss_and_weights_load_frozen(pairs, tmp_path):
     torch.manual_seed(0)
     module = PretrainModule(
-        BackboneConfig(model_name="stg-tiny-rn", pretrained=None),
+        OpenClipConfig(model_name="stg-tiny-rn", pretrained=None),
         optim=PretrainOptimConfig(lr=2e-3, warmup_steps=0),
         num_action_keys=int(pairs.keys.action_mask().sum()),
         total_steps=10,
@@ -256,7 +262,7 @@ def test_training_lowers_loss_and_weights_load_frozen(pairs, tmp_path):
     module.eval()
     path = tmp_path / "tiny.pt"
     torch.save(module.open_clip_state_dict(), path)
-    frozen = build_backbone(BackboneConfig(model_name="stg-tiny-rn", pretrained=str(path)))
+    frozen = build_backbone(OpenClipConfig(model_name="stg-tiny-rn", pretrained=str(path)))
     assert not any(p.requires_grad for p in frozen.parameters()) and not frozen.training
     frames = frozen.normalize(pairs.frames[:4])[:, None]
     ids = frozen.tokenize(pairs.captions[:4])
@@ -273,14 +279,14 @@ def test_training_lowers_loss_and_weights_load_frozen(pairs, tmp_path):
 
 def test_local_vit_weights_round_trip(tmp_path):
     module = PretrainModule(
-        BackboneConfig(model_name="stg-tiny-vit-local", pretrained=None), num_action_keys=30
+        OpenClipConfig(model_name="stg-tiny-vit-local", pretrained=None), num_action_keys=30
     )
     with torch.no_grad():
         for p in module.backbone.parameters():
             p.add_(0.01 * torch.randn_like(p))
     torch.save(module.open_clip_state_dict(), tmp_path / "vit.pt")
     frozen = build_backbone(
-        BackboneConfig(model_name="stg-tiny-vit-local", pretrained=str(tmp_path / "vit.pt"))
+        OpenClipConfig(model_name="stg-tiny-vit-local", pretrained=str(tmp_path / "vit.pt"))
     )
     module.eval()
     frames = torch.randn(2, 1, 3, 64, 64)
@@ -291,16 +297,48 @@ def test_local_vit_weights_round_trip(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- cli
-def test_build_config_layers_yaml_flags_and_overrides(tmp_path):
+def test_demo_yaml_loads_the_values_it_states():
+    """configs/pretrain/demo.yaml read by hand: every key it sets, the rest stay the dataclass defaults."""
+    cfg = cli.build_config(["--config", str(REPO / "configs/pretrain/demo.yaml")])
+    default = cli.PretrainConfig()
+    want = replace(
+        default,
+        seed=0,
+        max_steps=1100,
+        max_time_s=300.0,
+        batch_size=64,
+        num_threads=2,
+        backbone=replace(default.backbone, model_name="stg-tiny-vit-local", pretrained=None),
+        data=replace(
+            default.data,
+            synth_config=None,
+            train_pairs=8192,
+            val_pairs=512,
+            phrases_per_frame=1,
+            hard_negatives_per_frame=2,
+        ),
+        loss=replace(default.loss, global_weight=1.0, patch_weight=1.0, patch_pool_temperature=0.1),
+        optim=replace(default.optim, lr=0.002, warmup_steps=20),
+        probe=replace(default.probe, pointing_frames=400),
+    )
+    assert cfg == want
+    assert cfg.backbone.finetune and cfg.backbone.model_name == "stg-tiny-vit-local"  # default_factory kept
+
+
+def test_build_config_layers_yaml_and_flags(tmp_path):
     cfg = cli.build_config(
-        str(REPO / "configs/pretrain/demo.yaml"), seed=5, overrides=["loss.patch_weight=0"]
+        ["--config", str(REPO / "configs/pretrain/demo.yaml"), "--seed=5", "--loss.patch_weight=0"]
     )
     assert cfg.seed == 5 and cfg.loss.patch_weight == 0.0 and cfg.backbone.pretrained is None
-    assert cfg == replace(cfg, seed=5)
-    with pytest.raises(StgUserError, match="unknown"):
-        cli.build_config(overrides=["loss.nope=1"])
-    with pytest.raises(StgUserError, match="does not exist"):
-        cli.build_config(str(tmp_path / "none.yaml"))
+    assert cli.build_config(["--max-steps", "7"]).max_steps == 7  # the old dashed spelling
+    with pytest.raises(StgUserError, match=r"unknown key 'loss.nope'; valid keys of loss: .*patch_weight"):
+        cli.build_config(["--loss.nope=1"])
+    with pytest.raises(StgUserError, match=r"key 'optim.lr': expected float, got 'fast'"):
+        cli.build_config(["--optim.lr=fast"])
+    with pytest.raises(StgUserError, match="file not found"):
+        cli.build_config(["--config", str(tmp_path / "none.yaml")])
+    with pytest.raises(StgUserError, match="max_steps must be >= 1"):
+        cli.build_config(["--max_steps=0"])
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -310,12 +348,12 @@ def test_cli_end_to_end(tmp_path, capsys):
         str(out),
         "--max-steps",
         "2",
-        "batch_size=16",
-        "data.train_pairs=32",
-        "data.val_pairs=16",
+        "--batch_size=16",
+        "--data.train_pairs=32",
+        "--data.val_pairs=16",
     ]
-    assert cli.main([*argv, "probe.pointing_frames=8", "num_threads=1"]) == 0
+    assert cli.main([*argv, "--probe.pointing_frames=8", "--num_threads=1"]) == 0
     printed = capsys.readouterr().out
     assert "| pretrained |" in printed and "| random_object |" in printed
-    assert build_backbone(BackboneConfig(model_name="stg-tiny-rn", pretrained=str(out))).grid == (2, 2)
+    assert build_backbone(OpenClipConfig(model_name="stg-tiny-rn", pretrained=str(out))).grid == (2, 2)
     assert (tmp_path / "bb.pt.json").is_file()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from stg_lightning.backbones import BackboneConfig, S3DWord2VecBackbone, build_backbone
+from stg_lightning.backbones import S3DConfig, S3DWord2VecBackbone, build_backbone
 from stg_lightning.backbones.s3d import s3d_grid_side
 
 VOCAB = ["crack", "egg", "cut", "tomato", "don't", "bowl"]
 
 
-def s3d_cfg(**kw) -> BackboneConfig:
-    return BackboneConfig(**{"kind": "s3d_word2vec", "s3d_vocabulary": VOCAB, "image_size": 64, **kw})
+def s3d_cfg(**kw) -> S3DConfig:
+    return S3DConfig(**{"vocabulary": VOCAB, "image_size": 64, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_frame_tokens_per_eight_frames(backbone, frames, size, steps, grid):
 def test_grid_side_by_hand():
     # 224: space-to-depth 112, pools (ceil) 56, 28, 14, 7.  112: 56, 28, 14, 7, 4.
     assert [s3d_grid_side(s) for s in (224, 112, 64, 32)] == [7, 4, 2, 1]
-    assert build_backbone(s3d_cfg(image_size=None)).grid == (7, 7)
+    assert build_backbone(S3DConfig(vocabulary=VOCAB)).grid == (7, 7)  # default 224 px
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_global_tokens_average_to_milnce_video_embedding(backbone):
 
 
 def test_raw_patches_option():
-    bb = build_backbone(s3d_cfg(s3d_project_patches=False))
+    bb = build_backbone(s3d_cfg(project_patches=False))
     ft = bb.encode_frames(torch.rand(1, 8, 3, 32, 32))
     assert bb.patch_dim == 1024 and ft.patches.shape == (1, 1, 1, 1024)
 
@@ -114,7 +114,7 @@ def test_text_tokens_and_pooling(backbone):
         # Released model: the max also sees padding (embedding row 0).
         hidden = torch.relu(text.fc1(text.word_embd(ids[0])))
         torch.testing.assert_close(tt.sentence[0], text.fc2(hidden.max(0).values))
-        masked = build_backbone(s3d_cfg(s3d_pool_padding=False))
+        masked = build_backbone(s3d_cfg(pool_padding=False))
         masked.load_state_dict(backbone.state_dict())
         mt = masked.encode_text(ids)
         torch.testing.assert_close(mt.sentence[0], text.fc2(hidden[:2].max(0).values))
@@ -132,7 +132,7 @@ def test_public_checkpoint_loads_strictly(backbone, tmp_path):
     assert set(PUBLIC_SHAPES) <= set(state)
     path = tmp_path / "s3d_howto100m.pth"
     torch.save(state, path)
-    loaded = build_backbone(s3d_cfg(s3d_checkpoint=str(path)))
+    loaded = build_backbone(s3d_cfg(checkpoint=str(path)))
     assert torch.equal(loaded.video.mixed_5c.conv_b0.conv1.weight, state["mixed_5c.conv_b0.conv1.weight"])
     assert torch.equal(loaded.text_module.fc2.weight, state["text_module.fc2.weight"])
 
@@ -140,37 +140,37 @@ def test_public_checkpoint_loads_strictly(backbone, tmp_path):
 def test_own_checkpoint_round_trip(backbone, tmp_path):
     path = tmp_path / "ours.pt"
     torch.save({"state_dict": backbone.state_dict()}, path)
-    loaded = build_backbone(s3d_cfg(s3d_checkpoint=str(path)))
+    loaded = build_backbone(s3d_cfg(checkpoint=str(path)))
     for (name, a), b in zip(backbone.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
 
 
 def test_checkpoint_errors(backbone, tmp_path):
-    with pytest.raises(FileNotFoundError, match="s3d_checkpoint"):
-        build_backbone(s3d_cfg(s3d_checkpoint=str(tmp_path / "none.pth")))
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone\.checkpoint"):
+        build_backbone(s3d_cfg(checkpoint=str(tmp_path / "none.pth")))
     state = public_state_dict(backbone)
     path = tmp_path / "other_dict.pth"
     torch.save(state, path)
     with pytest.raises(ValueError, match="word embeddings"):
-        build_backbone(s3d_cfg(s3d_checkpoint=str(path), s3d_vocabulary=[*VOCAB, "extra"]))
+        build_backbone(s3d_cfg(checkpoint=str(path), vocabulary=[*VOCAB, "extra"]))
     del state["fc.weight"]
     torch.save(state, path)
     with pytest.raises(ValueError, match=r"(?s)does not fit.*fc\.weight"):
-        build_backbone(s3d_cfg(s3d_checkpoint=str(path)))
+        build_backbone(s3d_cfg(checkpoint=str(path)))
 
 
 def test_dictionary_file(tmp_path):
     path = tmp_path / "s3d_dict.npy"
     np.save(path, np.array(VOCAB))
-    bb = build_backbone(s3d_cfg(s3d_vocabulary=None, s3d_dictionary=str(path)))
+    bb = build_backbone(s3d_cfg(vocabulary=None, dictionary=str(path)))
     assert bb.tokenize(["cut tomato"])[0, :2].tolist() == [3, 4]
     np.save(path, np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match="s3d_dictionary"):
-        build_backbone(s3d_cfg(s3d_vocabulary=None, s3d_dictionary=str(path)))
-    with pytest.raises(FileNotFoundError, match="s3d_dictionary"):
-        build_backbone(s3d_cfg(s3d_vocabulary=None, s3d_dictionary=str(tmp_path / "none.npy")))
+    with pytest.raises(ValueError, match=r"model\.backbone\.dictionary"):
+        build_backbone(s3d_cfg(vocabulary=None, dictionary=str(path)))
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone\.dictionary"):
+        build_backbone(s3d_cfg(vocabulary=None, dictionary=str(tmp_path / "none.npy")))
     with pytest.raises(ValueError, match="needs a word list"):
-        build_backbone(s3d_cfg(s3d_vocabulary=None))
+        build_backbone(s3d_cfg(vocabulary=None))
 
 
 def test_frozen_keeps_batchnorm_in_eval(backbone):
@@ -189,6 +189,6 @@ def test_finetune_text_gets_gradients():
     assert bb.text_module.fc1.weight.grad.abs().sum() > 0
 
 
-def test_words_with_sentence_is_rejected_for_s3d():
-    with pytest.raises(ValueError, match="open_clip only"):
-        S3DWord2VecBackbone(s3d_cfg(words_with_sentence=True))
+def test_words_with_sentence_is_not_an_s3d_option():
+    with pytest.raises(TypeError, match="words_with_sentence"):
+        s3d_cfg(words_with_sentence=True)

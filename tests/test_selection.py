@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stg_lightning.selection import FrameSelector, SelectionConfig, head_projections, plan_entropy, sinkhorn
+from stg_lightning.selection import FrameSelector, SelectionConfig, SelectionSpace, plan_entropy, sinkhorn
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 
@@ -92,20 +92,15 @@ def test_none_keeps_every_frame_and_random_samples_valid_frames_reproducibly():
     assert idx == sorted(idx) and len(set(idx)) == 4 and max(idx) < 10
 
 
-def test_head_projections_pick_the_local_head_only_for_local_local():
-    from stg_lightning.model import GlobalHead, LocalHead, LocalHeadConfig
-
-    glob, loc = GlobalHead(8, 8), LocalHead(8, 8, LocalHeadConfig(embed_dim=8, num_heads=2))
-    local_local = head_projections(
-        SelectionConfig(text_granularity="local", video_granularity="local"), glob, loc
-    )
-    assert local_local == {"project_patch": loc.patch_proj, "project_word": loc.word_proj}
-    mixed = head_projections(SelectionConfig(text_granularity="local", video_granularity="global"), glob, loc)
-    assert mixed["project_word"] is glob.text_proj and mixed["project_frame"] is glob.frame_proj
-    assert head_projections(SelectionConfig(use_raw_features=True), glob, loc) == {}
-    frames, mask, text = _planted(dim=8)
-    result = FrameSelector(SelectionConfig(num_frames=5))(frames, mask, text, **mixed)
-    assert result.indices.shape == (1, 5) and result.plan.shape == (1, 3, 16)
+def test_selection_space_projects_each_side_and_raw_features_ignore_it():
+    frames, _, text = _planted(dim=8)
+    negate = SelectionSpace(frame=lambda x: -x, word=lambda x: x)
+    cfg = SelectionConfig(text_granularity="local", video_granularity="global")
+    sim, _ = FrameSelector(cfg).similarity(frames, text, negate)
+    plain, _ = FrameSelector(cfg).similarity(frames, text)
+    torch.testing.assert_close(sim, -plain)  # cosines flip sign with one side negated
+    raw = SelectionConfig(text_granularity="local", video_granularity="global", use_raw_features=True)
+    torch.testing.assert_close(FrameSelector(raw).similarity(frames, text, negate)[0], plain)
 
 
 def test_raw_features_with_mismatched_dims_fail_with_a_clear_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -15,19 +16,20 @@ from stg_lightning.eval.loaders.gyt import load_gyt
 from stg_lightning.eval.loaders.myt import load_class_dict, load_myt
 from stg_lightning.eval.loaders.yc_inter import load_yc_inter
 from stg_lightning.synth.cli import build_config, main
-from stg_lightning.synth.config import PRESETS, load_config
-from stg_lightning.synth.scene import HAND_COLOUR, OBJECT_CATALOGUE, TABLE_COLOUR
+from stg_lightning.synth.config import PRESETS, SceneConfig, ScriptConfig, SynthConfig
+from stg_lightning.synth.scene import HAND_COLOUR, SHAPES, TABLE_COLOUR, VERB_MOTIONS
 from stg_lightning.synth.script import build_vocabulary, plan_video
+from stg_lightning.synth.vocabulary import OBJECT_CATALOGUE, VERBS
 from stg_lightning.synth.writer import plan_and_scene
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "synth"
 # Short videos so the whole tiny split renders in about a second.
 TINY = [
-    "train_videos=2",
-    "eval_videos=2",
-    "script.step_seconds=[2, 3]",
-    "script.gap_seconds=[1, 2]",
-    "script.edge_seconds=[1, 2]",
+    "--train_videos=2",
+    "--eval_videos=2",
+    "--script.step_seconds=[2, 3]",
+    "--script.gap_seconds=[1, 2]",
+    "--script.edge_seconds=[1, 2]",
 ]
 
 
@@ -42,7 +44,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _tiny_cfg():
-    return build_config("demo", overrides=TINY)
+    return build_config(TINY)
 
 
 def _decode(path: Path) -> list[np.ndarray]:
@@ -52,23 +54,56 @@ def _decode(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_yaml_presets_match_python_presets(name: str) -> None:
-    assert load_config(CONFIGS / f"{name}.yaml", PRESETS["demo"]) == PRESETS[name]
+    path = str(CONFIGS / f"{name}.yaml")
+    assert build_config(["--config", path]) == PRESETS[name]
+    assert build_config(["--preset", name]) == PRESETS[name]
+    assert build_config(["--preset", "paper", "--config", path]) == PRESETS[name]  # the file over the preset
 
 
-def test_overrides_and_clear_errors(tmp_path: Path) -> None:
+def test_paper_yaml_loads_the_values_it_states() -> None:
+    """configs/synth/paper.yaml read by hand: what differs from the dataclass defaults."""
+    want = SynthConfig(
+        fps=10,
+        train_videos=2000,
+        eval_videos=100,
+        classes=30,
+        tasks=12,
+        scene=SceneConfig(
+            frame_size=224,
+            objects=("tomato", "lemon", "cucumber", "egg", "onion", "blueberry", "carrot", "mint"),
+            verbs=("shake", "spin", "split", "press", "pour", "roll", "flip", "stir"),
+        ),
+        script=ScriptConfig(step_seconds=(5, 12), gap_seconds=(3, 10), edge_seconds=(3, 8)),
+    )
+    assert build_config(["--config", str(CONFIGS / "paper.yaml")]) == want
+    assert build_config(["--config", str(CONFIGS / "demo.yaml")]) == SynthConfig()
+
+
+def test_overrides_and_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = build_config(
-        "demo", seed=7, overrides=["script.unnarrated_prob=0.5", "scene.object_size=[0.1, 0.2]"]
+        ["--seed=7", "--script.unnarrated_prob=0.5", "--scene.object_size", "[0.1, 0.2]", "--preset", "paper"]
     )
     assert (cfg.seed, cfg.script.unnarrated_prob, cfg.scene.object_size) == (7, 0.5, (0.1, 0.2))
-    with pytest.raises(StgUserError, match="'unnarated_prob' is unknown"):
-        build_config(overrides=["script.unnarated_prob=0.5"])
+    assert cfg.fps == 10  # the preset is the base whatever its position
+    with pytest.raises(
+        StgUserError, match=r"unknown key 'script.unnarated_prob'.*valid keys of script: .*unnarrated_prob"
+    ):
+        build_config(["--script.unnarated_prob=0.5"])
     with pytest.raises(StgUserError, match=r"scene\.objects_on_screen"):
-        build_config(overrides=["scene.objects_on_screen=[1, 5]"])
+        build_config(["--scene.objects_on_screen=[1, 5]"])
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"fps": "fast"}))
-    with pytest.raises(StgUserError, match=r"bad.yaml: key 'fps': expected int"):
-        load_config(bad)
+    with pytest.raises(StgUserError, match=r"bad.yaml: key 'fps': expected int, got 'fast'"):
+        build_config(["--config", str(CONFIGS / "demo.yaml"), "--config", str(bad)])
+    bad.write_text(yaml.safe_dump({"scene": {"frame_sise": 32}}))
+    with pytest.raises(
+        StgUserError, match=r"bad.yaml: unknown key 'scene.frame_sise'.*valid keys of scene: "
+    ):
+        build_config(["--config", str(bad)])
     assert main(["--out", str(tmp_path / "x"), "nonsense"]) == 2
+    assert main(["--out", str(tmp_path / "x"), "train_videos=2"]) == 2  # old KEY=VALUE: says the new way
+    assert "--train_videos=2" in capsys.readouterr().err
+    assert main(["--train_videos=2"]) == 2 and "--out" in capsys.readouterr().err
 
 
 def test_same_seed_same_bytes_other_seed_differs(tiny: Path, tmp_path: Path) -> None:
@@ -79,7 +114,7 @@ def test_same_seed_same_bytes_other_seed_differs(tiny: Path, tmp_path: Path) -> 
     for f in files:
         assert (tiny / f).read_bytes() == (again / f).read_bytes(), f
     cfg = _tiny_cfg()
-    other = build_config("demo", seed=1, overrides=TINY)
+    other = build_config(["--seed=1", *TINY])
     plans = [plan_and_scene(c, build_vocabulary(c), "train", 0)[0] for c in (cfg, other)]
     assert plans[0].captions != plans[1].captions
 
@@ -189,19 +224,19 @@ def test_train_captions_shape(tiny: Path) -> None:
 
 
 def test_narration_offsets_and_rates() -> None:
-    vocab_cfg = build_config(overrides=["script.filler_per_minute=0", "script.mention_per_minute=0"])
+    vocab_cfg = build_config(["--script.filler_per_minute=0", "--script.mention_per_minute=0"])
     vocab = build_vocabulary(vocab_cfg)
     silent = build_config(
-        overrides=["script.unnarrated_prob=1", "script.filler_per_minute=0", "script.mention_per_minute=0"]
+        ["--script.unnarrated_prob=1", "--script.filler_per_minute=0", "--script.mention_per_minute=0"]
     )
     assert plan_video(silent, vocab, np.random.default_rng(0), "v").captions == []
 
     exact = build_config(
-        overrides=[
-            "script.unnarrated_prob=0",
-            "script.repeat_prob=0",
-            "script.filler_per_minute=0",
-            "script.mention_per_minute=0",
+        [
+            "--script.unnarrated_prob=0",
+            "--script.repeat_prob=0",
+            "--script.filler_per_minute=0",
+            "--script.mention_per_minute=0",
         ]
     )
     for seed in range(5):
@@ -212,7 +247,7 @@ def test_narration_offsets_and_rates() -> None:
             assert 1.0 <= cap.end - cap.start <= 3.0 + 1e-6
             assert cap.start == 0 or abs(cap.start - step.start) <= exact.script.offset_max + 0.01
 
-    chatty = build_config(overrides=["script.filler_per_minute=30", "script.mention_per_minute=30"])
+    chatty = build_config(["--script.filler_per_minute=30", "--script.mention_per_minute=30"])
     plan = plan_video(chatty, vocab, np.random.default_rng(0), "v")
     step_texts = {f"{s.cls.verb} the {s.cls.obj}" for s in plan.steps}
     extra = [c.text for c in plan.captions if not any(t in c.text for t in step_texts)]
@@ -232,7 +267,7 @@ def _box_sum(image: np.ndarray, k: int) -> np.ndarray:
 
 
 def test_motion_energy_points_no_better_than_a_random_object() -> None:
-    """Text-blind baselines (SYNTHETIC_PROBE.md lesson 3): argmax of 1-fps frame difference, random object."""
+    """Text-blind baselines (docs/benchmark.md §1): argmax of 1-fps frame difference, random object."""
     cfg = PRESETS["demo"]
     vocab = build_vocabulary(cfg)
     rng = np.random.default_rng(0)
@@ -252,3 +287,21 @@ def test_motion_energy_points_no_better_than_a_random_object() -> None:
                 random_object.append(x1 <= other.cx + ox <= x2 and y1 <= other.cy + oy <= y2)
     assert len(motion) > 200
     assert np.mean(motion) <= np.mean(random_object) + 0.08
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, at any depth of its code (function-level imports too)."""
+    tree = ast.parse(path.read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    return names | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+def test_vocabulary_is_data_the_scene_draws_and_the_config_checks() -> None:
+    assert tuple(VERB_MOTIONS) == VERBS  # every verb has a motion
+    assert {spec.shape for spec in OBJECT_CATALOGUE.values()} <= set(SHAPES)  # every shape has a mask
+    assert all(name == spec.name for name, spec in OBJECT_CATALOGUE.items())
+    root = Path(__file__).resolve().parents[1] / "stg_lightning" / "synth"
+    config_imports = _imported_modules(root / "config.py")
+    assert "stg_lightning.synth.vocabulary" in config_imports
+    assert "stg_lightning.synth.scene" not in config_imports  # no config <-> scene circle
+    assert not {m for m in _imported_modules(root / "vocabulary.py") if m.startswith("stg_lightning")}

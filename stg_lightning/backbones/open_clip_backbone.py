@@ -1,4 +1,4 @@
-"""open_clip backbone: frame CLS + patch-grid tokens and sentence (EOT) + word (BPE) tokens (DESIGN §3.1)."""
+"""open_clip backbone: frame CLS + patch-grid tokens and sentence (EOT) + word (BPE) tokens (docs/method.md §1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from open_clip.transformer import VisionTransformer
 from torch import Tensor, nn
 
 from stg_lightning.backbones.base import Backbone
-from stg_lightning.backbones.config import BackboneConfig
+from stg_lightning.backbones.config import OpenClipConfig
 from stg_lightning.backbones.open_clip_weights import create_open_clip
 from stg_lightning.backbones.tiny_configs import DEFAULT_LOCAL_ATTENTION_RADIUS, register_tiny_configs
 from stg_lightning.tokens import FrameTokens, TextTokens
@@ -25,7 +25,7 @@ class OpenClipBackbone(Backbone):
     text_projection; words = the tokens strictly between SOT and EOT with the same projection.
     """
 
-    def __init__(self, cfg: BackboneConfig) -> None:
+    def __init__(self, cfg: OpenClipConfig) -> None:
         super().__init__(cfg.finetune)
         register_tiny_configs()
         model, tag_cfg = create_open_clip(
@@ -80,7 +80,7 @@ class OpenClipBackbone(Backbone):
         # Kept (not trained) so that `open_clip_state_dict` is a complete open_clip checkpoint.
         self.register_buffer("logit_scale", model.logit_scale.detach().clone())
 
-    def _init_visual_layout(self, cfg: BackboneConfig) -> None:
+    def _init_visual_layout(self, cfg: OpenClipConfig) -> None:
         radius = cfg.local_attention_radius
         if radius is None:
             radius = DEFAULT_LOCAL_ATTENTION_RADIUS.get(cfg.model_name)

@@ -3,7 +3,7 @@
 Frames [B, U, 3, H, W] in [0, 1] (mean 0, std 1) become one token set per 8 frames: time step t covers
 frames [8t, 8t + 8), so FrameTokens hold U' = U / 8 steps (`temporal_stride` = 8). patches [B, U', N, D]
 are the mixed_5c grid cells of step t (N = 7×7 at 224 px), projected by the video fc when
-`s3d_project_patches`; global_ [B, U', 512] is fc(mean of mixed_5c over the step's grid), so the mean
+`project_patches`; global_ [B, U', 512] is fc(mean of mixed_5c over the step's grid), so the mean
 over steps is exactly MIL-NCE's video embedding. Text: see `word2vec_text.py`.
 """
 
@@ -13,13 +13,12 @@ from torch import Tensor
 
 from stg_lightning.backbones.base import Backbone
 from stg_lightning.backbones.checkpoints import read_state_dict
-from stg_lightning.backbones.config import BackboneConfig
+from stg_lightning.backbones.config import S3DConfig
 from stg_lightning.backbones.s3d import MIXED_5C_DIM, S3D, TEMPORAL_STRIDE, s3d_grid_side
 from stg_lightning.backbones.word2vec_text import Word2VecSentence, Word2VecTokenizer, load_dictionary
 from stg_lightning.tokens import FrameTokens, TextTokens
 
-CHECKPOINT_KEY = "model.backbone.s3d_checkpoint"
-DEFAULT_IMAGE_SIZE = 224
+CHECKPOINT_KEY = "model.backbone.checkpoint"
 # Public MIL-NCE checkpoint: video network at the top level, text module under "text_module.".
 _PUBLIC_TEXT_PREFIX = "text_module."
 
@@ -29,34 +28,29 @@ class S3DWord2VecBackbone(Backbone):
 
     temporal_stride = TEMPORAL_STRIDE
 
-    def __init__(self, cfg: BackboneConfig) -> None:
+    def __init__(self, cfg: S3DConfig) -> None:
         super().__init__(cfg.finetune)
-        if cfg.words_with_sentence:
-            raise ValueError(
-                "backbone.words_with_sentence is open_clip only: S3D's word features "
-                "(s3d_text_hidden_dim) and its sentence (s3d_embed_dim) live in different spaces"
-            )
         vocabulary = _vocabulary(cfg)
         self.tokenizer = Word2VecTokenizer(vocabulary, cfg.max_words)
-        self.video = S3D(cfg.s3d_embed_dim)
+        self.video = S3D(cfg.embed_dim)
         self.text_module = Word2VecSentence(
             len(self.tokenizer),
-            cfg.s3d_word_dim,
-            cfg.s3d_text_hidden_dim,
-            cfg.s3d_embed_dim,
-            cfg.s3d_pool_padding,
+            cfg.word_dim,
+            cfg.text_hidden_dim,
+            cfg.embed_dim,
+            cfg.pool_padding,
         )
-        if cfg.s3d_checkpoint:
-            self.load_checkpoint(cfg.s3d_checkpoint)
-        self.project_patches = cfg.s3d_project_patches
-        self.image_size = cfg.image_size or DEFAULT_IMAGE_SIZE
+        if cfg.checkpoint:
+            self.load_checkpoint(cfg.checkpoint)
+        self.project_patches = cfg.project_patches
+        self.image_size = cfg.image_size
         side = s3d_grid_side(self.image_size)
         self.grid = (side, side)
         self.max_words = cfg.max_words
         self.mean, self.std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-        self.frame_dim = self.sentence_dim = cfg.s3d_embed_dim
-        self.patch_dim = cfg.s3d_embed_dim if self.project_patches else MIXED_5C_DIM
-        self.word_dim = cfg.s3d_text_hidden_dim
+        self.frame_dim = self.sentence_dim = cfg.embed_dim
+        self.patch_dim = cfg.embed_dim if self.project_patches else MIXED_5C_DIM
+        self.word_dim = cfg.text_hidden_dim
         self._set_trainable()
 
     def load_checkpoint(self, path: str) -> None:
@@ -72,7 +66,7 @@ class S3DWord2VecBackbone(Backbone):
         if embd is not None and embd.shape[0] != len(self.tokenizer):
             raise ValueError(
                 f"{CHECKPOINT_KEY}: {path} has {embd.shape[0]} word embeddings but the dictionary gives "
-                f"{len(self.tokenizer)} (words + padding); pass the matching model.backbone.s3d_dictionary"
+                f"{len(self.tokenizer)} (words + padding); pass the matching model.backbone.dictionary"
             )
         try:
             self.load_state_dict(state, strict=True)
@@ -105,14 +99,14 @@ def map_public_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k if k.startswith(_PUBLIC_TEXT_PREFIX) else f"video.{k}": v for k, v in state.items()}
 
 
-def _vocabulary(cfg: BackboneConfig) -> list[str]:
-    if cfg.s3d_dictionary and cfg.s3d_vocabulary:
-        raise ValueError("set only one of model.backbone.s3d_dictionary and model.backbone.s3d_vocabulary")
-    if cfg.s3d_dictionary:
-        return load_dictionary(cfg.s3d_dictionary)
-    if cfg.s3d_vocabulary:
-        return list(cfg.s3d_vocabulary)
+def _vocabulary(cfg: S3DConfig) -> list[str]:
+    if cfg.dictionary and cfg.vocabulary:
+        raise ValueError("set only one of model.backbone.dictionary and model.backbone.vocabulary")
+    if cfg.dictionary:
+        return load_dictionary(cfg.dictionary)
+    if cfg.vocabulary:
+        return list(cfg.vocabulary)
     raise ValueError(
-        "the s3d_word2vec backbone needs a word list: model.backbone.s3d_dictionary=/path/to/s3d_dict.npy "
-        "(MIL-NCE release) or model.backbone.s3d_vocabulary=[...] for a random-init model"
+        "the s3d_word2vec backbone needs a word list: model.backbone.dictionary=/path/to/s3d_dict.npy "
+        "(MIL-NCE release) or model.backbone.vocabulary=[...] for a random-init model"
     )

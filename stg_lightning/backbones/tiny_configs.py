@@ -3,7 +3,7 @@
 - "stg-tiny-vit": ViT, 64 px frames, 8 px patches (8×8 grid), width 128, 3 vision / 2 text layers,
   context length 32, embed dim 128.
 - "stg-tiny-vit-local": the same with 2 vision layers; the backbone runs it with local_attention_radius=1
-  by default, so a grid token sees 5×5 patches and stays local (DESIGN §6, lesson 1). With 3 layers (7×7 of
+  by default, so a grid token sees 5×5 patches and stays local (docs/method.md §1). With 3 layers (7×7 of
   the 8×8 grid) and ~1000 pretraining steps, one demo seed's background patches took over the text match
   (zero-shot pointing 0.52); with 2 layers the same seed kept 0.87 and learnt verbs as fast.
 - "stg-tiny-rn": a tiny ModifiedResNet (2×2 grid at 64 px) for testing the ResNet path.

@@ -20,17 +20,13 @@ _WORD = re.compile(r"[\w']+")
 
 def load_dictionary(path: str | Path) -> list[str]:
     """Word list of MIL-NCE's `s3d_dict.npy` (a 1-D string array; word i has token id i + 1)."""
-    file = checkpoint_file(path, "model.backbone.s3d_dictionary")
+    file = checkpoint_file(path, "model.backbone.dictionary")
     try:
         words = np.load(file, allow_pickle=False)
     except ValueError as err:
-        raise ValueError(
-            f"model.backbone.s3d_dictionary: {file} is not a 1-D string .npy array: {err}"
-        ) from err
+        raise ValueError(f"model.backbone.dictionary: {file} is not a 1-D string .npy array: {err}") from err
     if words.ndim != 1 or words.dtype.kind not in "US":
-        raise ValueError(
-            f"model.backbone.s3d_dictionary: {file} must be a 1-D string array, got {words.dtype}"
-        )
+        raise ValueError(f"model.backbone.dictionary: {file} must be a 1-D string array, got {words.dtype}")
     return [str(w) for w in words]
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, count_shard_samples, iter_shard
-from stg_lightning.data.transforms import ClipAugment, decode_clip, normalize_frames
+from stg_lightning.data.transforms import ClipAugment, decode_clip
 
 
 def _npy(tensor: torch.Tensor, dtype: type) -> bytes:
@@ -36,7 +36,7 @@ def encode_clip(
     meta = json.loads(files["json"])
     augment = ClipAugment(backbone.image_size, len(meta["timestamps"]), random_crop=False)
     clip = decode_clip({**files, "__key__": key}, augment, use_cached_tokens=False, rng=random.Random(0))
-    frames = normalize_frames(clip["frames"].to(device), backbone.mean, backbone.std)
+    frames = backbone.normalize(clip["frames"].to(device))
     frame_tokens = backbone.encode_frames(frames[None])
     text_tokens = backbone.encode_text(backbone.tokenize([meta["text"]]).to(device))
     meta["grid"] = list(frame_tokens.grid)
@@ -76,7 +76,7 @@ def cache_tokens_for_shards(
     shards: list[Path], out_dir: Path, model_name: str, pretrained: str | None, device: str, progress: bool
 ) -> dict:
     """Build the frozen open_clip backbone `model_name` (weights `pretrained`) and cache its tokens."""
-    from stg_lightning.backbones import BackboneConfig, build_backbone
+    from stg_lightning.backbones import OpenClipConfig, build_backbone
 
-    backbone = build_backbone(BackboneConfig(model_name=model_name, pretrained=pretrained))
+    backbone = build_backbone(OpenClipConfig(model_name=model_name, pretrained=pretrained))
     return cache_tokens(shards, out_dir, backbone, device, progress)

@@ -14,6 +14,7 @@ import importlib
 import math
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from functools import partial
 
 import lightning as L
@@ -24,18 +25,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from stg_lightning.backbones.config import InputSpec
+from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.shards import RankShardList, SkipCounter, check_split, count_samples, expand_shards
-from stg_lightning.data.transforms import (
-    CLIP_MEAN,
-    CLIP_STD,
-    ClipAugment,
-    collate_clips,
-    decode_clip,
-    normalize_frames,
-)
+from stg_lightning.data.transforms import ClipAugment, collate_clips, decode_clip
 from stg_lightning.errors import StgUserError
-
-SKIPPED_KEY = "num_skipped"  # per batch: samples/shard segments the worker dropped since its previous batch
 
 
 class Tokenizer:
@@ -72,16 +66,22 @@ def decode_stage(
 
 def batch_stage(
     clips: Iterator[dict], batch_size: int, collate: Callable, counter: SkipCounter, partial_batches: bool
-) -> Iterator[dict]:
+) -> Iterator[ClipBatch]:
     """Group clips into collated batches that also carry how many samples were skipped before them."""
+
+    def emit(buffer: list[dict]) -> ClipBatch:
+        batch = collate(buffer)
+        batch.skipped, batch.skip_reasons = counter.take()
+        return batch
+
     buffer: list[dict] = []
     for clip in clips:
         buffer.append(clip)
         if len(buffer) == batch_size:
-            yield {**collate(buffer), SKIPPED_KEY: counter.take()}
+            yield emit(buffer)
             buffer = []
     if buffer and partial_batches:
-        yield {**collate(buffer), SKIPPED_KEY: counter.take()}
+        yield emit(buffer)
 
 
 def distributed_info(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -137,24 +137,25 @@ class ShardDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 4,
         num_frames: int = 80,
-        image_size: int = 224,
+        inputs: InputSpec | None = None,
         random_crop: bool = True,
         flip_prob: float = 0.0,
-        mean: tuple[float, float, float] = CLIP_MEAN,
-        std: tuple[float, float, float] = CLIP_STD,
         shuffle_buffer: int = 1000,
         epoch_length: int | None = None,
         resample: bool = False,
         seed: int = 0,
-        tokenizer_name: str = "ViT-B-32",
-        context_length: int = 77,
         max_skip_rate: float = 0.01,
         skip_check_after: int = 1000,
         use_cached_tokens: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.tokenizer = Tokenizer(tokenizer_name, context_length)
+        self.inputs = inputs or InputSpec()
+        # Plain types only in hparams: checkpoints stay loadable with weights_only=True.
+        self.save_hyperparameters(ignore=["inputs"])
+        self.hparams["inputs"] = asdict(self.inputs)
+        self.tokenizer = (
+            Tokenizer(self.inputs.tokenizer, self.inputs.context_length) if self.inputs.tokenizer else None
+        )
         self.skips = SkipMonitor(max_skip_rate, skip_check_after)
 
     def shard_lists(self) -> tuple[list[str], list[str]]:
@@ -176,7 +177,9 @@ class ShardDataModule(L.LightningDataModule):
     ) -> wds.DataPipeline:
         hp = self.hparams
         counter = SkipCounter()
-        augment = ClipAugment(hp.image_size, hp.num_frames, hp.random_crop and train, hp.flip_prob * train)
+        augment = ClipAugment(
+            self.inputs.image_size, hp.num_frames, hp.random_crop and train, hp.flip_prob * train
+        )
         decode = partial(decode_clip, augment=augment, use_cached_tokens=hp.use_cached_tokens)
         collate = partial(collate_clips, num_frames=hp.num_frames, tokenizer=self.tokenizer)
         stages = [
@@ -234,20 +237,10 @@ class ShardDataModule(L.LightningDataModule):
         workers = min(self.hparams.num_workers, len(val) // world_size)
         return self._loader(self.val_dataset(rank, world_size, workers), workers)
 
-    def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        skipped, reasons = batch.pop(SKIPPED_KEY, (0, []))
-        self.skips.update(len(batch["video_id"]), skipped, reasons)
-        if skipped and self.trainer is not None:
+    def on_before_batch_transfer(self, batch: ClipBatch, dataloader_idx: int) -> ClipBatch:
+        self.skips.update(batch.size, batch.skipped, batch.skip_reasons)
+        if batch.skipped and self.trainer is not None:
             metrics = {"data/skipped_samples": float(self.skips.skipped), "data/skip_rate": self.skips.rate}
             for logger in self.trainer.loggers:
                 logger.log_metrics(metrics, step=self.trainer.global_step)
-        return batch
-
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalise frames / upcast cached tokens on the device (workers ship uint8 / fp16)."""
-        if "frames" in batch:
-            batch["frames"] = normalize_frames(batch["frames"], self.hparams.mean, self.hparams.std)
-        for key in ("frame_global", "frame_patches", "sentence", "words"):
-            if key in batch:
-                batch[key] = batch[key].float()
         return batch

@@ -5,12 +5,16 @@ It exists so the whole training loop (`make train EXP=smoke`) runs end to end on
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import lightning as L
 import open_clip
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from stg_lightning import backbones  # noqa: F401  (registers the tiny open_clip configs the tokenizer needs)
+from stg_lightning.backbones.config import InputSpec
+from stg_lightning.data.batch import ClipBatch
 
 DEFAULT_WORDS = ("crack", "egg", "pour", "milk", "stir", "batter", "flip", "pancake", "cut", "banana")
 
@@ -45,9 +49,8 @@ class MemoryDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        tokenizer_name: str = "stg-tiny-vit",
+        inputs: InputSpec | None = None,
         num_frames: int = 8,
-        image_size: int = 64,
         batch_size: int = 8,
         train_size: int = 64,
         val_size: int = 16,
@@ -56,23 +59,30 @@ class MemoryDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.tokenizer = open_clip.get_tokenizer(tokenizer_name)
+        self.inputs = inputs or InputSpec(image_size=64, tokenizer="stg-tiny-vit", context_length=32)
+        self.save_hyperparameters(ignore=["inputs"])
+        self.hparams["inputs"] = asdict(self.inputs)
+        spec = self.inputs
+        self.tokenizer = (
+            open_clip.get_tokenizer(spec.tokenizer, context_length=spec.context_length)
+            if spec.tokenizer
+            else None
+        )
 
-    def _collate(self, samples: list[dict[str, object]]) -> dict[str, object]:
+    def _collate(self, samples: list[dict[str, object]]) -> ClipBatch:
         texts = [s["text"] for s in samples]
-        return {
-            "frames": torch.stack([s["frames"] for s in samples]),
-            "frame_mask": torch.stack([s["frame_mask"] for s in samples]),
-            "timestamps": torch.stack([s["timestamps"] for s in samples]),
-            "text_ids": self.tokenizer(texts),
-            "text": texts,
-            "video_id": [s["video_id"] for s in samples],
-        }
+        return ClipBatch(
+            frames=torch.stack([s["frames"] for s in samples]),
+            frame_mask=torch.stack([s["frame_mask"] for s in samples]),
+            timestamps=torch.stack([s["timestamps"] for s in samples]),
+            text_ids=None if self.tokenizer is None else self.tokenizer(texts),
+            text=texts,
+            video_id=[s["video_id"] for s in samples],
+        )
 
     def _loader(self, size: int, seed: int, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        dataset = RandomClipDataset(size, hp.num_frames, hp.image_size, tuple(hp.words), seed)
+        dataset = RandomClipDataset(size, hp.num_frames, self.inputs.image_size, tuple(hp.words), seed)
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,

@@ -9,21 +9,20 @@ shards as an uninterrupted one. `summary.json` lists shard sizes, counts and eve
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-import yaml
 from PIL import Image
 from tqdm import tqdm
 
+from stg_lightning.config import parse
 from stg_lightning.data.captions import Sentence, clip_window, load_captions
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
 from stg_lightning.data.video import VideoReader, sample_times
@@ -40,7 +39,7 @@ OUTPUT_FIELDS = (
 
 @dataclass
 class PrepareConfig:
-    """Settings of `stg prepare` (YAML keys of configs/data/prepare.yaml; CLI flags with dashes)."""
+    """Settings of `stg prepare` (YAML keys of configs/data/prepare.yaml; each also a flag, --num_frames=16)."""
 
     videos: str = "data/videos"  # folder of .mp4/.webm/.mkv (recursive) or a text file with one path per line
     captions: str = "data/caption.json"  # caption.json or a folder of <video_id>.csv (start,end,text)
@@ -280,28 +279,8 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict:
 
 
 def parse_config(argv: list[str] | None) -> PrepareConfig:
-    """Dataclass defaults, overridden by --config YAML, overridden by command-line flags."""
-    parser = argparse.ArgumentParser(prog="stg prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML file with the fields below (e.g. configs/data/prepare.yaml)")
-    for f in fields(PrepareConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else:
-            kind = {"float": float, "int": int}.get(f.type, str)
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"default: {f.default}")
-    args = vars(parser.parse_args(argv))
-    values = {}
-    if config_file := args.pop("config", None):
-        path = Path(config_file)
-        if not path.is_file():
-            raise StgUserError(f"--config {config_file}: file not found")
-        values = yaml.safe_load(path.read_text()) or {}
-        unknown = set(values) - {f.name for f in fields(PrepareConfig)}
-        if unknown:
-            raise StgUserError(f"{config_file}: unknown keys {sorted(unknown)}; see `stg prepare --help`")
-    values.update(args)
-    return PrepareConfig(**values)
+    """Dataclass defaults, overridden by --config YAML files (left to right), overridden by --key=value flags."""
+    return parse(PrepareConfig, argv, prog="stg prepare", description=__doc__.split("\n\n")[0]).config
 
 
 def main(argv: list[str] | None = None) -> int:

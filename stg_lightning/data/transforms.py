@@ -1,7 +1,7 @@
 """Per-clip decoding and augmentation (in DataLoader workers) and batch collation with frame masks.
 
-Frames leave the workers as uint8 [U, 3, S, S] (4× less inter-process traffic than float); `normalize_frames`
-turns them into CLIP-normalised floats on the training device. Cached-token clips keep their fp16 arrays.
+Frames leave the workers as uint8 [U, 3, S, S] (4× less inter-process traffic than float); the model normalises
+them on the training device with its backbone's own mean and std. Cached-token clips keep their fp16 arrays.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_jpeg
 
-CLIP_MEAN: tuple[float, float, float] = tuple(OPENAI_DATASET_MEAN)
-CLIP_STD: tuple[float, float, float] = tuple(OPENAI_DATASET_STD)
+from stg_lightning.data.batch import ClipBatch
+from stg_lightning.tokens import FrameTokens, TextTokens
+
 TOKEN_KEYS = ("frame_global", "frame_patches", "sentence", "words", "word_mask")
 
 
@@ -100,29 +100,28 @@ def _pad_frames(tensors: list[Tensor], num_frames: int) -> Tensor:
     return out
 
 
-def collate_clips(clips: list[dict], num_frames: int, tokenizer: Callable[[list[str]], Tensor]) -> dict:
-    """Batch clips, padding to `num_frames` with `frame_mask` False on padding (never a valid black frame)."""
+def collate_clips(
+    clips: list[dict], num_frames: int, tokenizer: Callable[[list[str]], Tensor] | None
+) -> ClipBatch:
+    """Batch clips, padding to `num_frames` with `frame_mask` False on padding (never a valid black frame).
+
+    `tokenizer` None leaves the sentences untokenized (the model's backbone tokenizes them itself).
+    """
     lengths = torch.tensor([len(c["timestamps"]) for c in clips])
-    batch = {
+    texts = [c["text"] for c in clips]
+    common = {
         "frame_mask": torch.arange(num_frames)[None, :] < lengths[:, None],
         "timestamps": _pad_frames([c["timestamps"] for c in clips], num_frames),
         "video_id": [c["video_id"] for c in clips],
-        "text": [c["text"] for c in clips],
+        "text": texts,
     }
     if "frames" in clips[0]:
-        batch["frames"] = _pad_frames([c["frames"] for c in clips], num_frames)
-        batch["text_ids"] = tokenizer(batch["text"])
-    else:
-        batch["frame_global"] = _pad_frames([c["frame_global"] for c in clips], num_frames)
-        batch["frame_patches"] = _pad_frames([c["frame_patches"] for c in clips], num_frames)
-        for key in ("sentence", "words", "word_mask"):
-            batch[key] = torch.stack([c[key] for c in clips])
-        batch["grid"] = clips[0]["grid"]
-    return batch
-
-
-def normalize_frames(frames: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """uint8 [..., 3, H, W] → float32 (x/255 - mean) / std, on the tensor's device."""
-    mean_t = torch.tensor(mean, device=frames.device).view(3, 1, 1)
-    std_t = torch.tensor(std, device=frames.device).view(3, 1, 1)
-    return (frames.float() / 255 - mean_t) / std_t
+        frames = _pad_frames([c["frames"] for c in clips], num_frames)
+        return ClipBatch(**common, frames=frames, text_ids=None if tokenizer is None else tokenizer(texts))
+    tokens = FrameTokens(
+        _pad_frames([c["frame_global"] for c in clips], num_frames),
+        _pad_frames([c["frame_patches"] for c in clips], num_frames),
+        clips[0]["grid"],
+    )
+    text = TextTokens(*(torch.stack([c[key] for c in clips]) for key in ("sentence", "words", "word_mask")))
+    return ClipBatch(**common, tokens=tokens, text_tokens=text)

@@ -1,1 +1,1 @@
-"""Evaluation: dataset loaders → common records, predictions files, torchmetrics metrics (DESIGN §5)."""
+"""Evaluation: dataset loaders → common records, predictions files, torchmetrics metrics (docs/evaluation.md §5)."""

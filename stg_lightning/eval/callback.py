@@ -80,7 +80,7 @@ class GroundingEvalCallback(Callback):
         if self._dataset is None:
             raise RuntimeError("GroundingEvalCallback.evaluate called before setup")
         predictions = predict_dataset(
-            pl_module, self._dataset, self.videos, self.inference, progress=False, lenient=self.lenient
+            pl_module.model, self._dataset, self.videos, self.inference, progress=False, lenient=self.lenient
         )
         target = scored_dataset(self._dataset, self.inference.mode)
         metrics = score_predictions(target, predictions, self.scoring)

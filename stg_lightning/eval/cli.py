@@ -2,37 +2,39 @@
 
     stg eval --config configs/eval/gyt.yaml --ckpt runs/x/checkpoints/last.ckpt --videos data/gyt/videos
     stg eval --dataset gyt --predictions glip.json --out reports/glip_gyt.json
-    stg eval --dataset myt --annotations runs/synth/eval/myt/annotations --ckpt last.ckpt inference.theta=0.3
+    stg eval --dataset myt --annotations runs/synth/eval/myt/annotations --ckpt last.ckpt --inference.theta=0.3
 
-Settings come from the YAML (`--config`, keys of `EvalConfig` with `inference:` / `scoring:` sections),
-then from `KEY=VALUE` overrides (e.g. `inference.median_window=5`), then from the flags. `--videos`
-defaults to a `videos` folder next to the annotations (the synthetic layout); a synthetic split's frame
-size is read from its `meta.json` (see `stg_lightning.eval.datasets`).
+Settings are `EvalConfig` keys (`inference:` / `scoring:` sections), loaded like every tool's
+(`stg_lightning.config`, the syntax of `stg fit`): defaults, then `--config` files left to right, then
+`--key=value` flags (`--frame_size=[640,480]`, `--inference.median_window=5`). `--predictions`, `--ckpt`,
+`--zero_shot`, `--save_predictions`, `--device` and `--mode` (= `--inference.mode`) are flags of the run,
+not config. `--videos` defaults to a `videos` folder next to the annotations (the synthetic layout); a
+synthetic split's frame size is read from its `meta.json` (see `stg_lightning.eval.datasets`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from jsonargparse import ArgumentParser, Namespace
 
-from stg_lightning.backbones import BackboneConfig
+from stg_lightning.backbones import OpenClipConfig, backbone_config
+from stg_lightning.config import Parsed, parse
 from stg_lightning.errors import StgUserError
-from stg_lightning.eval.datasets import DATASETS, load_dataset
+from stg_lightning.eval.baselines.rows import uniform_split_row
+from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import InferenceConfig, predict_dataset, scored_dataset
 from stg_lightning.eval.predictions import Predictions, PredictionsError, read_predictions, write_predictions
 from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import DATASET_METRICS, ScoringConfig, score_predictions, text_blind_baseline
+from stg_lightning.eval.scoring import DATASET_METRICS, ScoringConfig, score_predictions
 from stg_lightning.lit_module import GroundingModule
+from stg_lightning.model import GroundingModel
 
 # Counts, not metrics: kept in the JSON, left out of the table.
 BOOKKEEPING = ("videos", "unknown_videos", "ignored_predictions")
@@ -40,7 +42,7 @@ BOOKKEEPING = ("videos", "unknown_videos", "ignored_predictions")
 
 @dataclass
 class EvalConfig:
-    """What `stg eval` evaluates; every field is a YAML key, most also a flag."""
+    """What `stg eval` evaluates; every field is a YAML key and a flag (`--max_videos=5`)."""
 
     dataset: str = "gyt"
     annotations: str | None = None  # None = the released files under shared_data_root()
@@ -56,46 +58,52 @@ class EvalConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
 
-def _dataclass_from(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise StgUserError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        raise StgUserError(f"{where}: {err}") from err
+SOURCES = ("predictions", "ckpt", "zero_shot")
 
 
-def build_config(config: str | None, overrides: list[str]) -> EvalConfig:
-    """EvalConfig from an optional YAML file and `KEY=VALUE` overrides (dotted keys for sections)."""
-    values: dict[str, Any] = {}
-    if config is not None:
-        path = Path(config)
-        if not path.is_file():
-            raise StgUserError(f"--config {path}: file not found")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise StgUserError(f"--config {path}: expected a mapping of EvalConfig keys")
-    try:
-        merged = OmegaConf.merge(OmegaConf.create(values), OmegaConf.from_dotlist(overrides))
-    except OmegaConfBaseException as err:
-        raise StgUserError(f"bad override in {overrides}: {err}") from err
-    values = OmegaConf.to_container(merged)
-    where = config or "overrides"
-    sections = {"inference": InferenceConfig, "scoring": ScoringConfig}
-    for key, cls in sections.items():
-        section = values.pop(key, None) or {}
-        if "video_thresholds" in section:
-            section["video_thresholds"] = tuple(section["video_thresholds"])
-        values[key] = _dataclass_from(cls, section, f"{where}: {key}")
-    if values.get("frame_size") is not None:
-        values["frame_size"] = tuple(values["frame_size"])
-    return _dataclass_from(EvalConfig, values, where)
+def _flags(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--predictions", type=str | None, default=None, help="score this predictions file (.json/.npz)"
+    )
+    parser.add_argument("--ckpt", type=str | None, default=None, help="run this GroundingModule checkpoint")
+    parser.add_argument(
+        "--zero_shot",
+        type=str | None,
+        default=None,
+        help="raw open_clip model MODEL[:TAG], e.g. ViT-B-32:openai",
+    )
+    parser.add_argument(
+        "--save_predictions", type=str | None, default=None, help="write the model's predictions (.json/.npz)"
+    )
+    parser.add_argument("--device", type=str, default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    parser.add_argument(
+        "--mode",
+        type=Literal["untrimmed", "clip"] | None,
+        default=None,
+        help="= --inference.mode (clip = Table 7 single-action clips)",
+    )
 
 
-def load_model(ckpt: str | Path, device: str) -> GroundingModule:
-    """A GroundingModule from a Lightning checkpoint; backbone weights come from the checkpoint itself
+def parse_args(argv: list[str] | None = None) -> Parsed:
+    """(EvalConfig: defaults, --config files, --key=value flags; the run's flags: predictions, ckpt,
+    zero_shot, save_predictions, device, mode)."""
+    return parse(
+        EvalConfig,
+        argv,
+        prog="stg eval",
+        description="Spatio-temporal grounding evaluation on GYT / MYT / YC-Inter (docs/evaluation.md §5). "
+        "Give one of --predictions, --ckpt, --zero_shot.",
+        extra=_flags,
+    )
+
+
+def build_config(argv: list[str] | None = None) -> EvalConfig:
+    """The EvalConfig `stg eval` would use for these arguments (e.g. ["--config", FILE, "--inference.theta=0.3"])."""
+    return parse_args(argv or []).config
+
+
+def load_model(ckpt: str | Path, device: str) -> GroundingModel:
+    """The GroundingModel of a training checkpoint; backbone weights come from the checkpoint itself
     (no pretrained download is attempted)."""
     path = Path(ckpt)
     if not path.is_file():
@@ -103,18 +111,18 @@ def load_model(ckpt: str | Path, device: str) -> GroundingModule:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         hparams = dict(checkpoint["hyper_parameters"])
-        hparams["backbone"] = {**hparams.get("backbone", {}), "pretrained": None, "s3d_checkpoint": None}
-        model = GroundingModule(**hparams)
-        model.load_state_dict(checkpoint["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError) as err:
+        hparams["backbone"] = backbone_config(hparams.get("backbone")).without_weights()
+        module = GroundingModule(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
         raise StgUserError(f"--ckpt {path}: not a GroundingModule checkpoint ({err})") from err
-    return model.to(device).eval()
+    return module.model.to(device).eval()
 
 
-def zero_shot_model(spec: str, device: str) -> GroundingModule:
-    """`MODEL[:TAG]` → a GroundingModule whose backbone is that open_clip model (heads unused)."""
+def zero_shot_model(spec: str, device: str) -> GroundingModel:
+    """`MODEL[:TAG]` → a GroundingModel whose backbone is that open_clip model (heads unused)."""
     name, _, tag = spec.partition(":")
-    return GroundingModule(backbone=BackboneConfig(model_name=name, pretrained=tag or None)).to(device).eval()
+    return GroundingModel(OpenClipConfig(model_name=name, pretrained=tag or None)).to(device).eval()
 
 
 def resolve_videos(cfg: EvalConfig, annotations: str | None) -> Path:
@@ -138,7 +146,7 @@ def baselines(dataset: EvalDataset, scoring: ScoringConfig) -> dict[str, dict[st
     """Text-blind rows for context (the temporal uniform split where the dataset is scored temporally)."""
     if "temporal" not in DATASET_METRICS.get(dataset.name, ()):
         return {}
-    return {"text_blind": text_blind_baseline(dataset, scoring)}
+    return {"text_blind": uniform_split_row(dataset, scoring)}
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -158,7 +166,7 @@ def _device(name: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
-def _predict(args: argparse.Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
+def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
     videos = resolve_videos(cfg, cfg.annotations or dataset.report.source)  # fail before loading the model
     device = _device(args.device)
     if args.zero_shot:
@@ -175,13 +183,8 @@ def _predict(args: argparse.Namespace, cfg: EvalConfig, dataset: EvalDataset) ->
     return predictions
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
     """Load, predict or read, score; returns the results dict (also written to `out` when set)."""
-    cfg = build_config(args.config, args.overrides)
-    for key in ("dataset", "annotations", "videos", "frame_size", "max_videos", "out"):
-        if getattr(args, key) is not None:
-            setattr(cfg, key, getattr(args, key))
-    cfg.lenient = cfg.lenient or args.lenient
     cfg.scoring.lenient = cfg.lenient
     if args.mode is not None:
         cfg.inference.mode = args.mode
@@ -215,39 +218,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stg eval",
-        description="Spatio-temporal grounding evaluation on GYT / MYT / YC-Inter (DESIGN §5).",
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", help="score this predictions file (.json/.npz) from any model")
-    source.add_argument("--ckpt", help="run this GroundingModule checkpoint")
-    source.add_argument(
-        "--zero-shot", metavar="MODEL[:TAG]", help="raw open_clip model, e.g. ViT-B-32:openai"
-    )
-    parser.add_argument("--config", help="YAML with EvalConfig keys (configs/eval/<dataset>.yaml)")
-    parser.add_argument("--dataset", choices=DATASETS)
-    parser.add_argument("--annotations", help="annotation file/folder (default: the released files)")
-    parser.add_argument("--frame-size", type=int, nargs=2, metavar=("W", "H"), dest="frame_size")
-    parser.add_argument("--videos", help="folder of <video_id>.mp4 or <video_id>/<second>.jpg")
-    parser.add_argument("--save-predictions", help="write the model's predictions here (.json/.npz)")
-    parser.add_argument("--mode", choices=("untrimmed", "clip"), help="clip = Table 7 single-action clips")
-    parser.add_argument("--lenient", action="store_true", help="skip and count bad entries / missing videos")
-    parser.add_argument("--max-videos", type=int, dest="max_videos")
-    parser.add_argument("--out", help="results JSON")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. inference.theta=0.3")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.save_predictions and args.predictions:
-        print("stg eval: error: --save-predictions needs --ckpt or --zero-shot", file=sys.stderr)
-        return 2
     try:
-        run(args)
+        cfg, args = parse_args(argv)
+        given = [f"--{name}" for name in SOURCES if getattr(args, name)]
+        if len(given) != 1:
+            raise StgUserError(
+                f"give exactly one of --predictions, --ckpt, --zero_shot (got {', '.join(given) or 'none'})"
+            )
+        if args.save_predictions and args.predictions:
+            raise StgUserError("--save_predictions needs --ckpt or --zero_shot")
+        run(cfg, args)
     except StgUserError as err:
         print(f"stg eval: error: {err}", file=sys.stderr)
         return 2

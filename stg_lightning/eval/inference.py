@@ -1,4 +1,4 @@
-"""Inference (DESIGN §4): a trained GroundingModule → per-second predictions of untrimmed videos.
+"""Inference (docs/evaluation.md §1): a GroundingModel → per-second predictions of untrimmed videos.
 
 One streaming pass per video (or per clip window): frames at ``fps`` are read in chunks of ``chunk_size``,
 each chunk goes through the backbone once, and per second we keep only
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,24 +26,19 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
-from torch.func import vmap
 from tqdm import tqdm
 
-from stg_lightning.data.video import VideoReader, sample_times
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.frames import chunks, find_video, iter_source_frames
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
 from stg_lightning.evaluating import evaluating
-from stg_lightning.lit_module import GroundingModule
-from stg_lightning.model.patch_pooling import patch_cosines, softmax_pool
-from stg_lightning.model.rollout import rollout_heatmap
+from stg_lightning.model import GroundingModel
+from stg_lightning.model.patch_pooling import softmax_pool
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 NORMALISATIONS = ("none", "minmax", "query_minmax")
 # Slack for float round-off when mapping frame times to whole seconds.
 _EPS = 1e-6
@@ -52,7 +46,7 @@ _EPS = 1e-6
 
 @dataclass
 class InferenceConfig:
-    """How predictions are made (DESIGN §4 defaults).
+    """How predictions are made (docs/evaluation.md §1; the defaults are the paper's readout).
 
     temporal: the frame–query score s[t, c]: "global" = cos(f(frame token), g(query)) (paper), or
         "patch_pool" = the frame's patch cosines cos(f(patch), g(query)) pooled by a softmax over patches
@@ -182,130 +176,20 @@ def scored_dataset(dataset: EvalDataset, mode: str) -> EvalDataset:
     return EvalDataset(dataset.name, clips, dataset.report)
 
 
-# ----------------------------------------------------------------------------------------- frame sources
-def find_video(videos_dir: str | Path, video_id: str) -> Path | None:
-    """``<dir>/<id>/`` (a folder of ``<second>.jpg``) or ``<dir>/<id>.<mp4|mkv|webm|avi|mov>``; None if absent."""
-    folder = Path(videos_dir) / video_id
-    if folder.is_dir():
-        return folder
-    for suffix in VIDEO_SUFFIXES:
-        if (path := folder.with_name(video_id + suffix)).is_file():
-            return path
-    return None
-
-
-def _folder_frames(folder: Path) -> list[Path]:
-    """Frame files of a folder ordered by second; they must be 0, 1, 2, ... without gaps."""
-    files = {}
-    for p in folder.iterdir():
-        if p.suffix.lower() in FRAME_SUFFIXES and p.stem.isdigit():
-            files[int(p.stem)] = p
-    missing = [t for t in range(len(files)) if t not in files]
-    if missing:
-        raise StgUserError(
-            f"{folder}: frame folder must hold <second>.jpg for seconds 0..{len(files) - 1}; "
-            f"second {missing[0]} is missing"
-        )
-    return [files[t] for t in range(len(files))]
-
-
-def iter_source_frames(
-    source: str | Path, fps: float, start: int = 0, end: int | None = None, chunk: int = 32
-) -> Iterator[tuple[float, np.ndarray]]:
-    """(t, HxWx3 uint8) at t = k / fps for t in [start, end) from a video file or a frame folder."""
-    source = Path(source)
-    if source.is_dir():
-        if fps != 1:
-            raise StgUserError(f"{source}: a frame folder holds 1 frame per second; set fps: 1 (got {fps})")
-        files = _folder_frames(source)
-        for t in range(start, len(files) if end is None else min(end, len(files))):
-            with Image.open(files[t]) as image:
-                yield float(t), np.asarray(image.convert("RGB"))
-        return
-    with VideoReader(source) as reader:
-        if start == 0 and end is None:
-            yield from reader.iter_at_fps(fps)  # one decoding pass
-            return
-        times = sample_times(start, reader.info.duration if end is None else end, fps)
-        for i in range(0, len(times), chunk):  # one seek per chunk keeps memory at O(chunk)
-            picked, frames = reader.frames_at(times[i : i + chunk])
-            yield from zip(picked, frames)
-            if len(picked) < len(times[i : i + chunk]):
-                return
-
-
-def _chunks(
-    frames: Iterator[tuple[float, np.ndarray]], size: int
-) -> Iterator[list[tuple[float, np.ndarray]]]:
-    chunk = []
-    for item in frames:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # ----------------------------------------------------------------------------------------- model passes
-@dataclass
-class _Queries:
-    embedding: Tensor  # [Q, d] L2-normalised
-    words: Tensor  # [Q, K, Dw]
-    word_mask: Tensor  # [Q, K]
-
-
-def _device(model: GroundingModule) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _encode_queries(model: GroundingModule, queries: list[str], cfg: InferenceConfig) -> _Queries:
-    device = _device(model)
-    text = model.backbone.encode_text(model.backbone.tokenize(queries).to(device))
-    emb = text.sentence if cfg.raw_features else model.global_head.project_text(text.sentence)
-    return _Queries(F.normalize(emb.float(), dim=-1), text.words, text.word_mask)
-
-
-def _frame_batch(model: GroundingModule, frames: list[np.ndarray]) -> Tensor:
+def _frame_batch(model: GroundingModel, frames: list[np.ndarray]) -> Tensor:
     """HxWx3 uint8 frames → [1, C, 3, S, S] normalised, the whole frame resized to the S×S input."""
-    size = model.backbone.image_size
-    x = torch.from_numpy(np.stack(frames)).to(_device(model)).permute(0, 3, 1, 2).float()
+    size = model.image_size
+    x = torch.from_numpy(np.stack(frames)).to(next(model.parameters()).device).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return model.backbone.normalize(x.clamp(0, 255) / 255.0)[None]
+    return model.normalize(x.clamp(0, 255) / 255.0)[None]
 
 
-def _project_frames(model: GroundingModule, tokens: Tensor, cfg: InferenceConfig) -> Tensor:
-    """Frame or patch tokens [..., D] → L2-normalised [..., d] (raw tokens when raw_features)."""
-    if not cfg.raw_features:
-        if tokens.shape[-1] != model.global_head.frame_proj.in_features:
-            raise ValueError(
-                f"spatial='patch_similarity' and temporal='patch_pool' need patch tokens of f's input size "
-                f"{model.global_head.frame_proj.in_features}, got {tokens.shape[-1]}; use spatial='rollout' "
-                "and temporal='global'"
-            )
-        tokens = model.global_head.project_frames(tokens)
-    return F.normalize(tokens.float(), dim=-1)
-
-
-def _chunk_heat(model: GroundingModule, patches: Tensor, queries: _Queries, cosines: Tensor | None) -> Tensor:
-    """Heat [C, Q, N] (each row sums to 1) of every query on every frame of a chunk (patches [C, N, Dp]);
-    `cosines` [C, Q, N] are the patch–query cosines when spatial='patch_similarity'."""
-    c, q = patches.shape[0], queries.words.shape[0]
-    if cosines is not None:
-        heat = cosines - cosines.amin(-1, keepdim=True)  # keeps the ranking; a flat map becomes uniform below
-        total = heat.sum(-1, keepdim=True)
-        return torch.where(
-            total > 0, heat / total.clamp(min=1e-12), torch.full_like(heat, 1 / heat.shape[-1])
-        )
-    # Each (frame, query) pair is rolled out on its own frame: vmap batches the single-frame rollouts.
-    frame_idx = torch.arange(c, device=patches.device).repeat_interleave(q)
-    query_idx = torch.arange(q, device=patches.device).repeat(c)
-
-    def one(frame: Tensor, words: Tensor, mask: Tensor) -> Tensor:
-        return rollout_heatmap(model.local_head, frame[None], words[None], mask[None])[0]
-
-    heat = vmap(one)(patches[frame_idx], queries.words[query_idx], queries.word_mask[query_idx])
-    return heat.reshape(c, q, -1)
+def _similarity_heat(cosines: Tensor) -> Tensor:
+    """Patch–query cosines [C, Q, N] → heat (each row sums to 1; a flat map becomes uniform)."""
+    heat = cosines - cosines.amin(-1, keepdim=True)  # keeps the ranking
+    total = heat.sum(-1, keepdim=True)
+    return torch.where(total > 0, heat / total.clamp(min=1e-12), torch.full_like(heat, 1 / heat.shape[-1]))
 
 
 @dataclass
@@ -317,7 +201,7 @@ class _Stream:
 
 
 def _stream(
-    model: GroundingModule,
+    model: GroundingModel,
     source: str | Path,
     queries: list[str],
     cfg: InferenceConfig,
@@ -325,30 +209,31 @@ def _stream(
     end: int | None = None,
 ) -> _Stream:
     """One pass over seconds [start, end) of a video: frames → chunks → per-second sums → means."""
-    if model.backbone.temporal_stride != 1:
+    if model.temporal_stride != 1:
         raise StgUserError(
-            f"inference reads single frames per second; backbone {model.backbone_cfg.kind!r} has temporal "
-            f"stride {model.backbone.temporal_stride} (use an image backbone, e.g. open_clip)"
+            f"inference reads single frames per second; backbone {type(model.backbone_cfg).__name__} has "
+            f"temporal stride {model.temporal_stride} (use an image backbone, e.g. open_clip)"
         )
-    h, w = model.backbone.grid
+    h, w = model.grid
     dtype = getattr(torch, cfg.heat_dtype)
-    q = _encode_queries(model, queries, cfg)
+    raw = cfg.raw_features
+    q = model.encode_queries(queries, raw)
     sims, heats, counts = [], [], []  # per second, grown as seconds arrive (O(T·Q·N) small numbers)
-    for chunk in _chunks(iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size), cfg.chunk_size):
-        tokens = model.backbone.encode_frames(_frame_batch(model, [f for _, f in chunk]))
+    for chunk in chunks(iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size), cfg.chunk_size):
+        pixels = _frame_batch(model, [f for _, f in chunk])
+        tokens, _ = model.encode_video(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool))
         patches = tokens.patches[0]
         similarity_heat = cfg.heatmaps and cfg.spatial == "patch_similarity"
         cosines = None
         if cfg.temporal == "patch_pool" or similarity_heat:
-            cosines = patch_cosines(_project_frames(model, patches, cfg), q.embedding)
+            cosines = model.patch_query_scores(patches, q, raw)
         if cfg.temporal == "patch_pool":
             sim = softmax_pool(cosines, cfg.patch_pool_temperature).cpu()
         else:
-            frame_emb = _project_frames(model, model.global_head.frame_inputs(tokens)[0], cfg)
-            sim = (frame_emb @ q.embedding.T).cpu()
+            sim = model.frame_query_scores(tokens, q, raw).cpu()
         heat = None
         if cfg.heatmaps:
-            heat = _chunk_heat(model, patches, q, cosines if similarity_heat else None).cpu()
+            heat = (_similarity_heat(cosines) if similarity_heat else model.heat(patches, q)).cpu()
         for i, (t, _) in enumerate(chunk):
             second = math.floor(t + _EPS) - start
             if second == len(sims):
@@ -410,7 +295,7 @@ def video_queries(record: VideoRecord) -> list[str]:
 
 
 def predict_video(
-    model: GroundingModule, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+    model: GroundingModel, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
 ) -> VideoPredictions:
     """Untrimmed predictions of one video (a video file or a folder of ``<second>.jpg``) over its queries."""
     cfg = cfg or InferenceConfig()
@@ -420,7 +305,7 @@ def predict_video(
 
 
 def predict_clips(
-    model: GroundingModule, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+    model: GroundingModel, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
 ) -> Predictions:
     """Table-7 predictions: one entry per padded GT segment (``clip_windows``), keyed by clip id, clip time."""
     cfg = cfg or InferenceConfig()
@@ -434,7 +319,7 @@ def predict_clips(
 
 
 def predict_dataset(
-    model: GroundingModule,
+    model: GroundingModel,
     dataset: EvalDataset,
     videos_dir: str | Path,
     cfg: InferenceConfig | None = None,

@@ -24,7 +24,7 @@ from stg_lightning.eval.metrics import (
 from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS
 from stg_lightning.eval.predictions import FramePrediction, Predictions, PredictionsError, VideoPredictions
 from stg_lightning.eval.records import EvalDataset, VideoRecord, normalise_query
-from stg_lightning.eval.viterbi import similarity_from_labels, uniform_split
+from stg_lightning.eval.viterbi import similarity_from_labels
 
 DATASET_METRICS = {
     "gyt": ("pointing", "spatial_map", "iou_pointing", "video_map"),
@@ -35,7 +35,7 @@ DATASET_METRICS = {
 
 @dataclass
 class ScoringConfig:
-    """Metric hyperparameters (DESIGN §5 defaults) and strictness."""
+    """Metric hyperparameters (docs/evaluation.md §5) and strictness."""
 
     tau: float = 0.01  # 3-D mask: heat ≥ tau
     relative_tau: bool = False  # … or heat ≥ tau · max(heat)
@@ -97,31 +97,6 @@ def score_predictions(
         result.update({f"temporal_{k}": float(v) for k, v in temporal.compute().items()})
     result["ignored_predictions"] = float(ignored)
     return result
-
-
-def text_blind_baseline(dataset: EvalDataset, config: ScoringConfig | None = None) -> dict[str, float]:
-    """Temporal metrics of the uniform split of each video's frames over its ordered steps."""
-    temporal = TemporalAlignment((config or ScoringConfig()).background_score)
-    for rec in dataset.records:
-        gt = step_targets(rec, rec.num_frames)
-        temporal.update(gt, alignment=uniform_split(len(gt), len(rec.segments)))
-    return {f"temporal_{k}": float(v) for k, v in temporal.compute().items()}
-
-
-def oracle_predictions(dataset: EvalDataset) -> Predictions:
-    """GT as predictions (label = GT step, point = box centre, box = GT box, one-hot step scores)."""
-    out: Predictions = {}
-    for rec in dataset.records:
-        frames = []
-        for t, label in sorted(rec.labels.items()):
-            box = rec.boxes.get(t)
-            point = None if box is None else ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-            frames.append(FramePrediction(t, label, 1.0, point=point, box=box))
-        gt = step_targets(rec, rec.num_frames).numpy()
-        step_scores = np.zeros((rec.num_frames, len(rec.segments)))
-        step_scores[gt >= 0, gt[gt >= 0]] = 1.0
-        out[rec.video_id] = VideoPredictions(frames=frames, step_scores=step_scores)
-    return out
 
 
 def step_targets(record: VideoRecord, num_frames: int) -> Tensor:

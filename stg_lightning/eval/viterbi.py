@@ -47,13 +47,6 @@ def viterbi_align(similarity: Tensor | np.ndarray, background_score: float = 0.5
     return torch.from_numpy(np.where(path % 2 == 1, (path - 1) // 2, BACKGROUND))
 
 
-def uniform_split(num_frames: int, num_steps: int) -> Tensor:
-    """Text-blind baseline: the frames cut into ``num_steps`` equal consecutive parts, no background."""
-    if num_steps == 0:
-        return torch.full((num_frames,), BACKGROUND, dtype=torch.long)
-    return torch.arange(num_frames) * num_steps // max(num_frames, 1)
-
-
 def similarity_from_labels(pred_labels: list[str | None], steps: list[str]) -> Tensor:
     """Per-frame label predictions → one-hot similarity [T, S] (1 where the label equals the step)."""
     return torch.tensor([[float(p is not None and p == s) for s in steps] for p in pred_labels]).reshape(

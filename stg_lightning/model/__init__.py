@@ -1,7 +1,19 @@
-"""Grounding heads (DESIGN §3.3–3.4) and attention rollout (§4)."""
+"""The grounding model (docs/method.md §3–§4): heads, attention rollout, and `GroundingModel`, their API."""
 
 from stg_lightning.model.global_head import GlobalHead, GlobalHeadConfig, masked_mean
+from stg_lightning.model.grounding_model import GroundingModel, GroundingOutput, PairScores, Queries
 from stg_lightning.model.local_head import LocalHead, LocalHeadConfig
 from stg_lightning.model.rollout import rollout_heatmap
 
-__all__ = ["GlobalHead", "GlobalHeadConfig", "LocalHead", "LocalHeadConfig", "masked_mean", "rollout_heatmap"]
+__all__ = [
+    "GlobalHead",
+    "GlobalHeadConfig",
+    "GroundingModel",
+    "GroundingOutput",
+    "LocalHead",
+    "LocalHeadConfig",
+    "PairScores",
+    "Queries",
+    "masked_mean",
+    "rollout_heatmap",
+]

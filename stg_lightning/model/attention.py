@@ -1,4 +1,4 @@
-"""Attention layers of the local head (DESIGN §3.4, paper Fig. 2d): masked multi-head attention with
+"""Attention layers of the local head (docs/method.md §4, paper Fig. 2d): masked multi-head attention with
 cosine or scaled-dot logits, and the two blocks the head stacks (bidirectional cross, per-modality self).
 
 All layers accept arbitrary, *broadcastable* leading dims, so the local head can feed videos as

@@ -1,4 +1,4 @@
-"""Global head (DESIGN §3.3): linear f (frames) and g (sentence) into one space; video = mean of frames."""
+"""Global head (docs/method.md §3): linear f (frames) and g (sentence) into one space; video = mean of frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Local head (DESIGN §3.4): region/word projections, an attention stack (paper Table 8 variants), mean
+"""Local head (docs/method.md §4): region/word projections, an attention stack (paper Table 8 variants), mean
 pooling to V̄, S̄, and the pairwise score S[i, j] = cos(V̄_ij, S̄_ij) for every (video i, text j) pair.
 
 Cost of `pairwise_scores` (R = T·N regions, K words, d dims, P = Bv·Bt pairs, one cross + one self layer):

@@ -1,4 +1,4 @@
-"""Attention rollout of the local head for one text query (DESIGN §4 step 3): heat per patch per frame.
+"""Attention rollout of the local head for one text query (docs/evaluation.md §1): heat per patch per frame.
 
 Abnar & Zuidema's rollout (head-averaged maps, residual kept as R ← R + A·R) extended to the two streams
 the way Chefer et al. (ICCV 2021) do for co-attention. Relevance matrices start at R_tt = I (words),
@@ -9,7 +9,7 @@ where A_wr is word→region (words attend to regions), A_rw region→word, S the
 part of region-region relevance that passes through a word. The heat of region r is the mean over valid
 words of R_ti[:, r] (what the query looked at) plus the mean over regions of R_ii^text[:, r] (what the
 regions pulled in through the words), normalised per frame. Per variant this is:
-  cross_self_cross: R_ti = (I+S_w)A1_wr + A3_wr(I+S_r);  R_ii^text = A3_rw(I+S_w)A1_wr  (DESIGN's product)
+  cross_self_cross: R_ti = (I+S_w)A1_wr + A3_wr(I+S_r);  R_ii^text = A3_rw(I+S_w)A1_wr  (the product of maps in docs/evaluation.md §1)
   cross_cross     : R_ti = A1_wr + A2_wr;                R_ii^text = A2_rw A1_wr
   cross_self      : R_ti = (I+S_w)A1_wr;                 R_ii^text = 0
   self_cross      : R_ti = A_wr(I+S_r);                  R_ii^text = 0

@@ -1,5 +1,5 @@
 """Backbone pretraining (`stg pretrain`): a tiny open_clip model trained image–text on synthetic frames,
-the stand-in for CLIP's pretraining; its weights load frozen via `BackboneConfig(pretrained=<file>)`.
+the stand-in for CLIP's pretraining; its weights load frozen via `OpenClipConfig(pretrained=<file>)`.
 The command itself (config, run, report) is in `stg_lightning.pretrain.cli`."""
 
 from stg_lightning.pretrain.data import PairSet, PretrainDataConfig, draw_pairs

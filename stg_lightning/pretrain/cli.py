@@ -1,13 +1,16 @@
-"""`stg pretrain`: image–text pretraining of a tiny open_clip backbone on synthetic frames (DESIGN §6).
+"""`stg pretrain`: image–text pretraining of a tiny open_clip backbone on synthetic frames (docs/method.md §7).
 
-Writes an open_clip state dict that `BackboneConfig(model_name=..., pretrained=<file>)` loads frozen, like
+Writes an open_clip state dict that `OpenClipConfig(model_name=..., pretrained=<file>)` loads frozen, like
 real CLIP weights, plus `<file>.json` (backbone settings, run summary, probe results), and prints the
 zero-shot probe of the untrained and the pretrained backbone next to text-blind references.
+
+    stg pretrain --config configs/pretrain/demo.yaml --out runs/demo/backbone.pt [--max_steps=200 ...]
+
+Keys are `PretrainConfig` fields (`stg_lightning.config`: the same syntax as `stg fit`).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import sys
@@ -17,18 +20,20 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from jsonargparse import ArgumentParser
 from torch.utils.data import DataLoader
 
-from stg_lightning.backbones import BackboneConfig, build_backbone
+from stg_lightning.backbones import build_backbone
+from stg_lightning.backbones.config import OpenClipConfig
+from stg_lightning.config import Parsed, parse
 from stg_lightning.errors import StgUserError
 from stg_lightning.pretrain.data import PretrainDataConfig, TokenizedPairs, draw_pairs, load_synth_config
 from stg_lightning.pretrain.module import PretrainLossConfig, PretrainModule, PretrainOptimConfig
 from stg_lightning.pretrain.probe import ProbeConfig, draw_pointing_set, format_table, probe
-from stg_lightning.synth.config import merge_config, parse_override
 
 
-def _default_backbone() -> BackboneConfig:
-    return BackboneConfig(model_name="stg-tiny-rn", pretrained=None, finetune=True)
+def _default_backbone() -> OpenClipConfig:
+    return OpenClipConfig(model_name="stg-tiny-rn", pretrained=None, finetune=True)
 
 
 @dataclass
@@ -45,35 +50,37 @@ class PretrainConfig:
     precision: str = "32-true"
     accelerator: str = "auto"
     baseline: bool = True
-    backbone: BackboneConfig = field(default_factory=_default_backbone)
+    backbone: OpenClipConfig = field(default_factory=_default_backbone)
     data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
     loss: PretrainLossConfig = field(default_factory=PretrainLossConfig)
     optim: PretrainOptimConfig = field(default_factory=PretrainOptimConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
 
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.batch_size < 2:
+            raise StgUserError("pretrain config: max_steps must be >= 1 and batch_size >= 2")
 
-def build_config(
-    config: str | None = None,
-    seed: int | None = None,
-    max_steps: int | None = None,
-    overrides: list[str] | None = None,
-) -> PretrainConfig:
-    """Defaults, then the YAML file, then --seed / --max-steps, then KEY=VALUE overrides (dotted keys)."""
-    cfg = PretrainConfig()
-    if config:
-        path = Path(config)
-        if not path.is_file():
-            raise StgUserError(f"pretrain config {path} does not exist; pass a YAML file (configs/pretrain/)")
-        import yaml
 
-        cfg = merge_config(cfg, yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path))
-    flags = {"seed": seed, "max_steps": max_steps}
-    cfg = merge_config(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
-    for text in overrides or []:
-        cfg = merge_config(cfg, parse_override(text), f"override {text!r}")
-    if cfg.max_steps < 1 or cfg.batch_size < 2:
-        raise StgUserError("pretrain config: max_steps must be >= 1 and batch_size >= 2")
-    return cfg
+def _flags(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=str | None, default=None, help="path of the .pt state dict to write (required)"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> Parsed:
+    """(PretrainConfig: defaults, --config files (configs/pretrain/*.yaml), --key=value flags; out)."""
+    return parse(
+        PretrainConfig,
+        argv,
+        prog="stg pretrain",
+        description="Pretrain a tiny open_clip backbone image–text on synthetic frames (loads via pretrained=).",
+        extra=_flags,
+    )
+
+
+def build_config(argv: list[str] | None = None) -> PretrainConfig:
+    """The PretrainConfig `stg pretrain` would use for these arguments (e.g. ["--config", FILE, "--seed=5"])."""
+    return parse_args(argv or []).config
 
 
 def pretrain(cfg: PretrainConfig, out: str | Path, progress: bool = False) -> dict:
@@ -165,29 +172,16 @@ def report(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="stg pretrain",
-        description="Pretrain a tiny open_clip backbone image–text on synthetic frames (loads via pretrained=).",
-    )
-    parser.add_argument("--config", help="YAML file (configs/pretrain/*.yaml)")
-    parser.add_argument("--out", required=True, help="path of the .pt state dict to write")
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="e.g. backbone.model_name=stg-tiny-rn loss.patch_weight=0",
-    )
-    args = parser.parse_intermixed_args(argv)
     try:
-        cfg = build_config(args.config, args.seed, args.max_steps, args.overrides)
+        cfg, args = parse_args(argv)
+        if not args.out:
+            raise StgUserError("--out FILE is required (the .pt state dict to write)")
         summary = pretrain(cfg, args.out, progress=sys.stderr.isatty())
     except (StgUserError, ValueError, FileNotFoundError) as err:
         print(f"stg pretrain: error: {err}", file=sys.stderr)
         return 2
     print(report(summary))
-    print(f"stg pretrain: wrote {args.out} (load with model.backbone.pretrained={args.out})")
+    print(f"stg pretrain: wrote {args.out} (load with --model.backbone.pretrained={args.out})")
     return 0
 
 

@@ -28,8 +28,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from stg_lightning.config import from_dict, parse
 from stg_lightning.errors import StgUserError
-from stg_lightning.synth.config import PRESETS, SynthConfig, load_config, merge_config
+from stg_lightning.synth.config import PRESETS, SynthConfig
 from stg_lightning.synth.scene import Activity, Scene
 from stg_lightning.synth.script import ADVERBS, PREFIXES
 
@@ -149,7 +150,10 @@ def load_synth_config(path: str | None) -> SynthConfig:
     if path is None:
         return PRESETS["demo"]
     if Path(path).suffix != ".json":
-        return load_config(path)
+        try:
+            return parse(SynthConfig, ["--config", path], prog="data.synth_config").config
+        except StgUserError as err:
+            raise StgUserError(f"data.synth_config: {err}") from None
     try:
         with open(path, encoding="utf-8") as f:
             config = json.load(f)["config"]
@@ -158,7 +162,7 @@ def load_synth_config(path: str | None) -> SynthConfig:
             f"data.synth_config: cannot read the benchmark config from {path} ({err}); pass a synth YAML "
             "or the meta.json that `stg synth` wrote"
         ) from err
-    return merge_config(PRESETS["demo"], config, path)
+    return from_dict(SynthConfig, config, path)  # over the defaults = the demo preset
 
 
 def _phrase(rng: np.random.Generator, verb: str | None, obj: str, narration_prob: float) -> str:

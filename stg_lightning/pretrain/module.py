@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stg_lightning.backbones import BackboneConfig, OpenClipBackbone, build_backbone
+from stg_lightning.backbones import OpenClipBackbone, OpenClipConfig, build_backbone
 from stg_lightning.model.patch_pooling import pooled_patch_scores
 from stg_lightning.optim import warmup_cosine_factor
 from stg_lightning.pretrain.data import caption_fits
@@ -75,15 +75,15 @@ class PretrainModule(L.LightningModule):
 
     def __init__(
         self,
-        backbone: BackboneConfig,
+        backbone: OpenClipConfig,
         loss: PretrainLossConfig | None = None,
         optim: PretrainOptimConfig | None = None,
         num_action_keys: int = 0,
         total_steps: int = 1,
     ) -> None:
         super().__init__()
-        if backbone.kind != "open_clip":
-            raise ValueError(f"stg pretrain trains open_clip backbones, got backbone.kind={backbone.kind!r}")
+        if not isinstance(backbone, OpenClipConfig):
+            raise ValueError(f"stg pretrain trains open_clip backbones, got {type(backbone).__name__}")
         self.loss_cfg = loss or PretrainLossConfig()
         self.optim_cfg = optim or PretrainOptimConfig()
         self.num_action_keys = num_action_keys

@@ -1,7 +1,7 @@
-"""The report of `make demo` (issue part 4): metrics table, text-blind baselines, figures, ``report.md``.
+"""The report of `make demo` (issue part 4) and the paper tables: tables, figures, ``report.md``.
 
-- :mod:`.baselines`: text-blind predictions scored like the model (chance by area, random object,
-  motion energy) and :func:`~.baselines.text_blind_rows` collecting every row that applies to a dataset;
+The text-blind rows it prints are computed in :mod:`stg_lightning.eval.baselines`.
+
 - :mod:`.figures`: training curves, heat-map overlays (paper Fig. 5) and step timelines as PNGs;
 - :mod:`.markdown`: :func:`~.markdown.write_report` writes ``report.md`` (table, figures, notes);
 - :mod:`.tables`: the metrics tables.

@@ -22,12 +22,12 @@ from matplotlib.patches import Patch, Rectangle
 from PIL import Image
 
 from stg_lightning.errors import StgUserError
-from stg_lightning.eval.inference import find_video, iter_source_frames
+from stg_lightning.eval.baselines.pointing import pointing_seconds
+from stg_lightning.eval.frames import find_video, iter_source_frames
 from stg_lightning.eval.metrics.spatial import point_in_box, resolve_point, upsample_heat
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import Box, EvalDataset, VideoRecord, normalise_query
 from stg_lightning.eval.viterbi import viterbi_align
-from stg_lightning.report.baselines import pointing_seconds
 
 # Curves of a Lightning CSVLogger metrics.csv: (column, x column).
 TRAIN_CURVES = (("train/loss", "step"), ("train/loss_global", "step"), ("train/loss_local", "step"))

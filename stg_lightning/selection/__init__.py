@@ -1,10 +1,10 @@
-"""Frame selection (DESIGN §3.2): Sinkhorn optimal transport and baseline strategies."""
+"""Frame selection (docs/method.md §2): Sinkhorn optimal transport and baseline strategies."""
 
 from stg_lightning.selection.selector import (
     FrameSelector,
     SelectionConfig,
     SelectionResult,
-    head_projections,
+    SelectionSpace,
     top_frames,
 )
 from stg_lightning.selection.sinkhorn import plan_entropy, sinkhorn
@@ -13,7 +13,7 @@ __all__ = [
     "FrameSelector",
     "SelectionConfig",
     "SelectionResult",
-    "head_projections",
+    "SelectionSpace",
     "plan_entropy",
     "sinkhorn",
     "top_frames",

@@ -1,11 +1,11 @@
-"""Frame selection (DESIGN §3.2): keep T of a clip's U candidate frames, by text-frame transport or baselines.
+"""Frame selection (docs/method.md §2): keep T of a clip's U candidate frames, by text-frame transport or baselines.
 
 FrameSelector is a plain module the LightningModule calls inside its step, not a Lightning callback: it must
 see the *current* head projections of the very batch being trained, its output (which frames) feeds the
 heads' forward in the same step, and it runs under no_grad. A callback could only act around the step.
 
 Frame score (strategy "sinkhorn"): U_valid · Σ_k Q[k, f] · P[k, f], the similarity of frame f to the words the
-plan sends to it. DESIGN's Σ_k Q[k, f] is not used: every Sinkhorn iteration ends by giving each valid frame
+plan sends to it. The method's Σ_k Q[k, f] is not used: every Sinkhorn iteration ends by giving each valid frame
 exactly 1/U_valid, so that sum is uniform (measured: it picks noise after a single iteration); weighting the
 plan by P keeps Sinkhorn's effect (each word must be covered, so frames are spread over the words) while
 ranking frames by how well they match.
@@ -69,25 +69,18 @@ class SelectionResult:
     stats: dict[str, Tensor] = field(default_factory=dict)
 
 
-def head_projections(
-    cfg: SelectionConfig, global_head: nn.Module, local_head: nn.Module
-) -> dict[str, Projection]:
-    """Projections that put both sides of the chosen granularity in one space, as keyword args for forward.
+@dataclass(frozen=True)
+class SelectionSpace:
+    """The projections that put frames and text into one space for scoring (None = raw backbone tokens).
 
-    local×local uses the local head's input projections (patch, word); every other cell uses the global
-    head's f and g, applied to patch / word tokens too (the backbone gives them the CLS / EOT space), so both
-    sides of a mixed cell are comparable. Empty when `use_raw_features`.
+    The model decides which of its heads provides them (`GroundingModel.selection_space`); the selector
+    only applies them.
     """
-    if cfg.use_raw_features:
-        return {}
-    if cfg.text_granularity == cfg.video_granularity == "local":
-        return {"project_patch": local_head.patch_proj, "project_word": local_head.word_proj}
-    return {
-        "project_frame": global_head.frame_proj,
-        "project_patch": global_head.frame_proj,
-        "project_text": global_head.text_proj,
-        "project_word": global_head.text_proj,
-    }
+
+    frame: Projection | None = None
+    patch: Projection | None = None
+    sentence: Projection | None = None
+    word: Projection | None = None
 
 
 def _project(proj: Projection | None, x: Tensor, name: str) -> Tensor:
@@ -97,7 +90,7 @@ def _project(proj: Projection | None, x: Tensor, name: str) -> Tensor:
         return proj(x)
     except RuntimeError as err:
         raise ValueError(
-            f"FrameSelector: {name} cannot project tokens of shape {tuple(x.shape)}: {err}"
+            f"FrameSelector: the {name} projection cannot project tokens of shape {tuple(x.shape)}: {err}"
         ) from err
 
 
@@ -123,31 +116,25 @@ class FrameSelector(nn.Module):
         self.cfg = cfg or SelectionConfig()
 
     def similarity(
-        self,
-        frames: FrameTokens,
-        text: TextTokens,
-        project_frame: Projection | None = None,
-        project_text: Projection | None = None,
-        project_patch: Projection | None = None,
-        project_word: Projection | None = None,
+        self, frames: FrameTokens, text: TextTokens, space: SelectionSpace | None = None
     ) -> tuple[Tensor, Tensor]:
         """P [B, K', U] (K' = 1 for the sentence) and the text mask [B, K'], on L2-normalised features."""
-        if self.cfg.use_raw_features:
-            project_frame = project_text = project_patch = project_word = None
+        if space is None or self.cfg.use_raw_features:
+            space = SelectionSpace()
         if self.cfg.video_granularity == "global":
-            video = F.normalize(_project(project_frame, frames.global_, "project_frame"), dim=-1)
+            video = F.normalize(_project(space.frame, frames.global_, "frame"), dim=-1)
         else:  # Σ_n cos(t, p_n) = t̂ · Σ_n p̂_n: sum the normalised patches once per frame
-            video = F.normalize(_project(project_patch, frames.patches, "project_patch"), dim=-1).sum(-2)
+            video = F.normalize(_project(space.patch, frames.patches, "patch"), dim=-1).sum(-2)
         if self.cfg.text_granularity == "global":
-            words = F.normalize(_project(project_text, text.sentence, "project_text"), dim=-1)[:, None]
+            words = F.normalize(_project(space.sentence, text.sentence, "sentence"), dim=-1)[:, None]
             word_mask = torch.ones(words.shape[:2], dtype=torch.bool, device=words.device)
         else:
-            words = F.normalize(_project(project_word, text.words, "project_word"), dim=-1)
+            words = F.normalize(_project(space.word, text.words, "word"), dim=-1)
             word_mask = text.word_mask.bool()
         if words.shape[-1] != video.shape[-1]:
             raise ValueError(
                 f"FrameSelector: text dim {words.shape[-1]} != video dim {video.shape[-1]}; with "
-                "use_raw_features the backbone must give both sides one space, else pass head projections"
+                "use_raw_features the backbone must give both sides one space, else pass a SelectionSpace"
             )
         return words.float() @ video.float().transpose(1, 2), word_mask
 
@@ -157,10 +144,7 @@ class FrameSelector(nn.Module):
         frames: FrameTokens,
         frame_mask: Tensor,
         text: TextTokens,
-        project_frame: Projection | None = None,
-        project_text: Projection | None = None,
-        project_patch: Projection | None = None,
-        project_word: Projection | None = None,
+        space: SelectionSpace | None = None,
         generator: torch.Generator | None = None,
     ) -> SelectionResult:
         """Select frames of frames.global_ [B, U, ·] given frame_mask [B, U]; `generator` seeds `random`."""
@@ -174,9 +158,7 @@ class FrameSelector(nn.Module):
             device = generator.device if generator is not None else frame_mask.device
             scores = torch.rand(b, u, generator=generator, device=device).to(frame_mask.device)
         else:
-            sim, word_mask = self.similarity(
-                frames, text, project_frame, project_text, project_patch, project_word
-            )
+            sim, word_mask = self.similarity(frames, text, space)
             if cfg.strategy == "topk":
                 scores = (sim * word_mask[..., None]).sum(1) / word_mask.sum(1, keepdim=True).clamp(min=1)
             else:

@@ -1,4 +1,4 @@
-"""Log-domain, batched, masked Sinkhorn-Knopp (DESIGN §3.2): an entropic transport plan words → frames."""
+"""Log-domain, batched, masked Sinkhorn-Knopp (docs/method.md §2): an entropic transport plan words → frames."""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ Output layout under ``--out``::
         final_dataset_annotations.pkl {vid: {k (1-based, frame at t = k - 1 s): (x1, y1, x2, y2)}},
         youcookii_annotations_trainval.json
         {"database": {vid: {"annotations": [{"segment": [s, last], "sentence", "id"}], "duration", "subset"}}}
+    eval/<split>/objects.json                     {vid: {"<second>": [[x1, y1, x2, y2], ...]}}, every on-
+        screen object at every second in object order (a moving one measured like a GT box, an idle one its
+        rest square); no real dataset has it: the random-object baseline reads it
     meta.json                                     config, objects/verbs/classes/tasks, frame size, fps, counts
 
 Boxes are inclusive integer pixels of the synthetic frame (``meta.json`` "frame_size"), tight around the
@@ -18,7 +21,7 @@ acting object (with its particles) and its hand, measured on the drawn frame at 
 on whole seconds and cover the frames start <= t < end. Everything is deterministic in ``seed``.
 """
 
-from stg_lightning.synth.config import PRESETS, SceneConfig, ScriptConfig, SynthConfig, load_config
+from stg_lightning.synth.config import PRESETS, SceneConfig, ScriptConfig, SynthConfig
 from stg_lightning.synth.writer import generate
 
 __all__ = [
@@ -27,5 +30,4 @@ __all__ = [
     "ScriptConfig",
     "SynthConfig",
     "generate",
-    "load_config",
 ]

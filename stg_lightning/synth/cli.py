@@ -1,47 +1,51 @@
-"""`stg synth`: generate the synthetic narrated benchmark from a preset, a YAML config and overrides."""
+"""`stg synth`: generate the synthetic narrated benchmark from a preset, YAML configs and overrides.
+
+    stg synth --out DIR [--preset demo|paper] [--config FILE ...] [--seed=1] [--script.unnarrated_prob=0.3]
+
+Keys are `SynthConfig` fields (`stg_lightning.config`: the same syntax as `stg fit`).
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from jsonargparse import ArgumentParser
+
+from stg_lightning.config import Parsed, parse
 from stg_lightning.errors import StgUserError
-from stg_lightning.synth.config import PRESETS, SynthConfig, load_config, merge_config, parse_override
+from stg_lightning.synth.config import PRESETS, SynthConfig
 from stg_lightning.synth.writer import generate
 
 
-def build_config(
-    preset: str = "demo",
-    config: str | None = None,
-    seed: int | None = None,
-    overrides: list[str] | None = None,
-) -> SynthConfig:
-    """Preset, then the YAML file over it, then --seed, then KEY=VALUE overrides (dotted keys)."""
-    cfg = load_config(config, PRESETS[preset]) if config else PRESETS[preset]
-    if seed is not None:
-        cfg = merge_config(cfg, {"seed": seed}, "--seed")
-    for text in overrides or []:
-        cfg = merge_config(cfg, parse_override(text), f"override {text!r}")
-    return cfg
+def _flags(parser: ArgumentParser) -> None:
+    parser.add_argument("--out", type=str | None, default=None, help="output directory (required)")
+    parser.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+
+
+def parse_args(argv: list[str] | None = None) -> Parsed:
+    """(SynthConfig: the preset (default: demo = the defaults), --config files over it, then --key=value
+    flags; the other flags: out, workers)."""
+    return parse(
+        SynthConfig,
+        argv,
+        prog="stg synth",
+        description="Generate narrated synthetic recipe videos with GYT / MYT / YC-Inter ground truth.",
+        presets=PRESETS,
+        extra=_flags,
+    )
+
+
+def build_config(argv: list[str] | None = None) -> SynthConfig:
+    """The SynthConfig `stg synth` would use for these arguments (e.g. ["--preset", "paper", "--seed=1"])."""
+    return parse_args(argv or []).config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="stg synth",
-        description="Generate narrated synthetic recipe videos with GYT / MYT / YC-Inter ground truth.",
-    )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
-    parser.add_argument("--config", help="YAML file (possibly partial) applied over the preset")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train_videos=20 script.unnarrated_prob=0.3"
-    )
-    args = parser.parse_args(argv)
     try:
-        cfg = build_config(args.preset, args.config, args.seed, args.overrides)
+        cfg, args = parse_args(argv)
+        if not args.out:
+            raise StgUserError("--out DIR is required (the benchmark's output folder)")
         start = time.perf_counter()
         counts = generate(cfg, args.out, workers=args.workers, progress=sys.stderr.isatty())
     except StgUserError as err:

@@ -1,4 +1,6 @@
-"""Configuration of the synthetic narrated benchmark: every difficulty knob, presets, YAML loading.
+"""Configuration of the synthetic narrated benchmark: every difficulty knob and the presets.
+
+Loaded by `stg_lightning.config` (`stg synth --preset paper --config FILE --scene.frame_size=128`).
 
 Spatial sizes are fractions of the frame side so a preset scales from 64 px to 224 px unchanged.
 Clip shapes of the training pipeline (U candidate frames, T selected frames, sampling fps) belong to the
@@ -8,13 +10,11 @@ data/model configs; the generator only fixes what is in the files (frame size, v
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, get_type_hints
-
-import yaml
+from dataclasses import dataclass, field
+from typing import Any
 
 from stg_lightning.errors import StgUserError
+from stg_lightning.synth.vocabulary import OBJECT_CATALOGUE, VERBS
 
 Range = tuple[float, float]
 IntRange = tuple[int, int]
@@ -82,8 +82,6 @@ class SynthConfig:
 
 
 def _validate(cfg: SynthConfig) -> None:
-    from stg_lightning.synth.scene import OBJECT_CATALOGUE, VERB_MOTIONS
-
     sc, sp = cfg.scene, cfg.script
     checks = [
         (cfg.fps >= 1, "fps must be a positive integer"),
@@ -92,7 +90,7 @@ def _validate(cfg: SynthConfig) -> None:
             set(sc.objects) <= set(OBJECT_CATALOGUE),
             f"scene.objects must come from {sorted(OBJECT_CATALOGUE)}",
         ),
-        (set(sc.verbs) <= set(VERB_MOTIONS), f"scene.verbs must come from {sorted(VERB_MOTIONS)}"),
+        (set(sc.verbs) <= set(VERBS), f"scene.verbs must come from {sorted(VERBS)}"),
         (len(set(sc.verbs)) >= 2, "scene.verbs needs at least 2 verbs (distractors use another verb)"),
         (
             2 <= sc.objects_on_screen[0] <= sc.objects_on_screen[1] <= 4,
@@ -143,63 +141,3 @@ def config_to_dict(cfg: SynthConfig) -> dict[str, Any]:
         return [plain(v) for v in value] if isinstance(value, tuple | list) else value
 
     return {k: (config_to_dict(v) if dataclasses.is_dataclass(v) else plain(v)) for k, v in vars(cfg).items()}
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = getattr(hint, "__origin__", None)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise StgUserError(f"{where}: expected a list, got {value!r}")
-        inner = hint.__args__
-        items = inner[:1] * len(value) if inner[-1] is Ellipsis else inner
-        if len(items) != len(value):
-            raise StgUserError(f"{where}: expected {len(items)} values, got {value!r}")
-        return tuple(_coerce(v, h, where) for v, h in zip(value, items))
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, str) and type(value) is not hint:
-        raise StgUserError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value
-
-
-def merge_config(base: Any, updates: dict[str, Any], source: str = "config") -> Any:
-    """`base` (a config dataclass) with `updates` (nested dict) applied; unknown keys are errors."""
-    if not isinstance(updates, dict):
-        raise StgUserError(f"{source}: expected a mapping of config keys, got {updates!r}")
-    hints = get_type_hints(type(base))
-    known = {f.name for f in fields(base)}
-    changes = {}
-    for key, value in updates.items():
-        where = f"{source}: key {key!r}"
-        if key not in known:
-            raise StgUserError(f"{where} is unknown; valid keys: {sorted(known)}")
-        current = getattr(base, key)
-        if dataclasses.is_dataclass(current):
-            changes[key] = merge_config(current, value, f"{source}: {key}")
-        else:
-            changes[key] = _coerce(value, hints[key], where)
-    return dataclasses.replace(base, **changes)
-
-
-def load_config(path: str | Path, base: SynthConfig | None = None) -> SynthConfig:
-    """Read a (possibly partial) YAML config over `base` (default: the demo preset)."""
-    path = Path(path)
-    if not path.is_file():
-        raise StgUserError(f"synth config {path} does not exist; pass a YAML file or use --preset demo|paper")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    return merge_config(base or PRESETS["demo"], data, str(path))
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """`script.unnarrated_prob=0.3` → {"script": {"unnarrated_prob": 0.3}} (value parsed as YAML)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise StgUserError(f"override {text!r} must look like KEY=VALUE, e.g. script.unnarrated_prob=0.3")
-    nested: dict[str, Any] = {}
-    node = nested
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(raw)
-    return nested

@@ -10,44 +10,21 @@ Objects carry a dark marker so that rotations of symmetric shapes are visible.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from stg_lightning.synth.config import SceneConfig
+from stg_lightning.synth.vocabulary import OBJECT_CATALOGUE, Colour, ObjectSpec
 
-Colour = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels, inclusive
 
 HAND_COLOUR: Colour = (232, 176, 136)
 TABLE_COLOUR: Colour = (100, 90, 80)
 MARKER_SHADE = 0.4  # marker colour = object colour * shade
 QUADRANT_CENTRE = (0.27, 0.73)  # x or y of a quadrant centre / frame side
-
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    name: str
-    shape: str
-    colour: Colour
-
-
-# Colours lie at about the same L1 distance (250-300) from the table, so that no object's motion
-# stands out in frame differences by contrast alone.
-OBJECT_CATALOGUE: dict[str, ObjectSpec] = {
-    spec.name: spec
-    for spec in (
-        ObjectSpec("tomato", "circle", (235, 30, 25)),
-        ObjectSpec("lemon", "diamond", (225, 205, 35)),
-        ObjectSpec("cucumber", "square", (20, 210, 40)),
-        ObjectSpec("egg", "hexagon", (185, 185, 180)),
-        ObjectSpec("onion", "triangle", (170, 40, 220)),
-        ObjectSpec("blueberry", "star", (30, 60, 235)),
-        ObjectSpec("carrot", "cross", (245, 130, 10)),
-        ObjectSpec("mint", "ring", (40, 190, 190)),
-    )
-}
 
 
 def _polar(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +241,23 @@ class Scene:
             self._draw_hand(canvas, *self._wander(t, ox, oy))
         frame = canvas.image * self.brightness(t)
         return np.clip(frame, 0, 255).astype(np.uint8), boxes
+
+    def object_boxes(self, t: float, moving: dict[int, Box]) -> list[Box]:
+        """Box of every object at time ``t`` in object order, given ``render(t, ...)``'s boxes of moving ones.
+
+        A moving object's box is the one measured on the drawn frame (object + hand, like the GT box); an
+        idle object's is its rest square (placement ± radius, shifted by the camera), which has the same
+        centre.
+        """
+        ox, oy = self.camera(t)
+        boxes = []
+        for i, place in enumerate(self.placements):
+            box = moving.get(i)
+            if box is None:
+                cx, cy, r = place.cx + ox, place.cy + oy, place.radius
+                box = (math.floor(cx - r), math.floor(cy - r), math.ceil(cx + r) - 1, math.ceil(cy + r) - 1)
+            boxes.append(box)
+        return boxes
 
     def _wander(self, t: float, ox: float, oy: float) -> tuple[float, float]:
         size, ph = self.cfg.frame_size, self.drift_phase

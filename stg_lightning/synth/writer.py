@@ -19,8 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from stg_lightning.synth.config import SynthConfig, config_to_dict
-from stg_lightning.synth.scene import OBJECT_CATALOGUE, Box, Scene
+from stg_lightning.synth.scene import Box, Scene
 from stg_lightning.synth.script import VideoPlan, Vocabulary, build_vocabulary, plan_video
+from stg_lightning.synth.vocabulary import OBJECT_CATALOGUE
 
 SPLITS = ("train", "gyt", "myt", "yc_inter")
 GYT_FILE = "GoundingYouTubeBox.json"  # sic: the name of the released file
@@ -30,12 +31,14 @@ YC_SEGMENTS, YC_BOXES, YC_JSON = (
     "final_dataset_annotations.pkl",
     "youcookii_annotations_trainval.json",
 )
+OBJECTS_FILE = "objects.json"
 
 
 @dataclass
 class RenderedVideo:
     plan: VideoPlan
     boxes: dict[int, Box]  # second k -> box of the acting object + hand in the frame at t = k s
+    objects: dict[int, list[Box]]  # eval splits: second k -> every object's box at t = k s
 
 
 def split_dir(out: Path, split: str) -> Path:
@@ -57,6 +60,7 @@ def render_video(cfg: SynthConfig, vocab: Vocabulary, split: str, index: int, pa
     """Plan, draw and encode one video to `path`."""
     plan, scene = plan_and_scene(cfg, vocab, split, index)
     boxes: dict[int, Box] = {}
+    objects: dict[int, list[Box]] = {}
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=cfg.fps)
         stream.width = stream.height = cfg.scene.frame_size
@@ -73,13 +77,16 @@ def render_video(cfg: SynthConfig, vocab: Vocabulary, split: str, index: int, pa
             t = i / cfg.fps
             frame, obj_boxes = scene.render(t, plan.activities(t), plan.wandering(t))
             step = plan.step_at(t)
-            if i % cfg.fps == 0 and step is not None:
-                boxes[i // cfg.fps] = obj_boxes[plan.step_objects[step]]
+            if i % cfg.fps == 0:
+                if split != "train":  # objects.json is written for the eval splits only
+                    objects[i // cfg.fps] = scene.object_boxes(t, obj_boxes)
+                if step is not None:
+                    boxes[i // cfg.fps] = obj_boxes[plan.step_objects[step]]
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format=cfg.pix_fmt)
             video_frame.pts, video_frame.time_base = i, Fraction(1, cfg.fps)
             container.mux(stream.encode(video_frame))
         container.mux(stream.encode(None))
-    return RenderedVideo(plan, boxes)
+    return RenderedVideo(plan, boxes, objects)
 
 
 def _render_job(job: tuple[SynthConfig, Vocabulary, str, int, Path]) -> RenderedVideo:
@@ -159,6 +166,19 @@ def write_yc_inter(root: Path, videos: list[RenderedVideo]) -> None:
     _write_json(root / YC_JSON, {"database": database})
 
 
+def write_objects(root: Path, videos: list[RenderedVideo]) -> None:
+    """`objects.json` of an eval split: {video_id: {"<second>": [[x1, y1, x2, y2], ...]}}.
+
+    Every second of every video, the inclusive pixel box of each on-screen object in object order
+    (`Scene.object_boxes`): what the random-object baseline draws from, without re-rendering the scene.
+    """
+    data = {
+        v.plan.video_id: {str(k): [list(box) for box in boxes] for k, boxes in sorted(v.objects.items())}
+        for v in videos
+    }
+    _write_json(root / OBJECTS_FILE, data)
+
+
 class _SortedSet:
     """Pickles as a plain `set` whose items are stored sorted: same bytes whatever the string-hash seed."""
 
@@ -222,6 +242,8 @@ def generate(
     write_gyt(split_dir(out, "gyt"), by_split["gyt"])
     write_myt(split_dir(out, "myt"), by_split["myt"], vocab)
     write_yc_inter(split_dir(out, "yc_inter"), by_split["yc_inter"])
+    for split in SPLITS[1:]:
+        write_objects(split_dir(out, split), by_split[split])
     counts = {
         split: {
             "videos": len(vids),

@@ -1,4 +1,4 @@
-"""DESIGN §5 metrics as rank-synced ``torchmetrics.Metric`` subclasses."""
+"""docs/evaluation.md §5 metrics as rank-synced ``torchmetrics.Metric`` subclasses."""
 
 from stg_lightning.eval.metrics.iou_pointing import IoUPointing
 from stg_lightning.eval.metrics.pointing import PointingGame

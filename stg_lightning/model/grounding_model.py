@@ -1,0 +1,262 @@
+"""GroundingModel: the global-local model of docs/method.md as one module with a small public API.
+
+In the spirit of open_clip's `encode_image / encode_text / get_logits`, everything outside `model/` (the
+training module, inference, callbacks, benchmarks) uses only these methods:
+
+  training                                        inference
+  encode_video(frames, frame_mask) → FrameTokens  encode_queries(texts) → Queries
+  encode_text(token_ids) / tokenize(texts)        frame_query_scores(frames, queries)  (global head)
+  select_frames(frames, mask, text)               patch_query_scores(patches, queries)  (patch cosines)
+  global_embeddings(...) → (video, sentence)      heat(patches, queries)  (local-head rollout)
+  global_scores / local_scores → PairScores
+  forward(frames, mask, text) → GroundingOutput
+
+Scores across DDP ranks (`PairScores`): each rank scores its own videos against every rank's texts and its
+own texts against every rank's videos; the gathers keep autograd, so `losses.py` sees scores only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import vmap
+
+from stg_lightning.backbones import BackboneConfig, backbone_config, build_backbone
+from stg_lightning.distributed import gather_no_grad, gather_with_grad, rank, world_size
+from stg_lightning.model.global_head import GlobalHead, GlobalHeadConfig
+from stg_lightning.model.local_head import LocalHead, LocalHeadConfig
+from stg_lightning.model.patch_pooling import patch_cosines
+from stg_lightning.model.rollout import rollout_heatmap
+from stg_lightning.selection import FrameSelector, SelectionConfig, SelectionResult, SelectionSpace
+from stg_lightning.tokens import FrameTokens, TextTokens
+
+HEADS = ("global", "local")
+
+
+@dataclass
+class PairScores:
+    """Video–text scores of one rank: `video_to_text` [Bl, B] (its videos × all texts) and `text_to_video`
+    [Bl, B] (its texts × all videos); row i's positive is column `offset + i` in both."""
+
+    video_to_text: Tensor
+    text_to_video: Tensor
+    offset: int = 0
+
+
+@dataclass
+class GroundingOutput:
+    """What one forward produces: per-head PairScores (a head not asked for is absent) and the selection."""
+
+    selection: SelectionResult
+    scores: dict[str, PairScores] = field(default_factory=dict)
+
+
+@dataclass
+class Queries:
+    """Encoded text queries: `embedding` [Q, d] L2-normalised (global head, or the raw sentence token),
+    `words` [Q, K, Dw] and `word_mask` [Q, K] for the local head."""
+
+    embedding: Tensor
+    words: Tensor
+    word_mask: Tensor
+
+
+def global_pair_scores(video: Tensor, sentence: Tensor) -> PairScores:
+    """Cosine scores of this rank's video/sentence embeddings [Bl, d] against every rank's (gathered with
+    gradient)."""
+    all_video, all_sentence = gather_with_grad(video), gather_with_grad(sentence)
+    return PairScores(
+        GlobalHead.scores(video, all_sentence),
+        GlobalHead.scores(sentence, all_video),
+        rank() * video.shape[0],
+    )
+
+
+def local_pair_scores(
+    head: LocalHead, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor
+) -> PairScores:
+    """`head`'s scores of this rank's clips across ranks: only this rank's rows and columns are computed, from
+    tokens gathered with gradient — (2W-1)·Bl² pairs per rank (local videos × all texts, other videos × local
+    texts) instead of W·Bl²."""
+    if world_size() == 1:
+        scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
+        return PairScores(scores, scores.T, 0)
+    bl, offset = patches.shape[0], rank() * patches.shape[0]
+    all_patches, all_patch_mask = gather_with_grad(patches), gather_no_grad(patch_mask)
+    all_words, all_word_mask = gather_with_grad(words), gather_no_grad(word_mask)
+    v2t = head.pairwise_scores(patches, patch_mask, all_words, all_word_mask)
+    others = torch.ones(all_patches.shape[0], dtype=torch.bool, device=patches.device)
+    others[offset : offset + bl] = False
+    other_v2t = head.pairwise_scores(all_patches[others], all_patch_mask[others], words, word_mask)
+    video_by_text = torch.cat([other_v2t[:offset], v2t[:, offset : offset + bl], other_v2t[offset:]], dim=0)
+    return PairScores(v2t, video_by_text.T, offset)
+
+
+class GroundingModel(nn.Module):
+    """Backbone → frame selection → global head + local head (docs/method.md §1–§4)."""
+
+    def __init__(
+        self,
+        backbone: BackboneConfig | None = None,
+        selection: SelectionConfig | None = None,
+        global_head: GlobalHeadConfig | None = None,
+        local_head: LocalHeadConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone_cfg = backbone_config(backbone)
+        self.backbone = build_backbone(self.backbone_cfg)
+        self.selector = FrameSelector(selection or SelectionConfig())
+        head_cfg = global_head or GlobalHeadConfig()
+        video_dim = self.backbone.frame_dim if head_cfg.frame_pooling == "cls" else self.backbone.patch_dim
+        self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, head_cfg)
+        self.local_head = LocalHead(self.backbone.patch_dim, self.backbone.word_dim, local_head)
+
+    # ----------------------------------------------------------------------------------------- facts
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Patch grid (h, w) of one frame's tokens."""
+        return self.backbone.grid
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square frames the backbone reads."""
+        return self.backbone.image_size
+
+    @property
+    def temporal_stride(self) -> int:
+        """Input frames per token time step (1 for image backbones, 8 for S3D)."""
+        return self.backbone.temporal_stride
+
+    def heads(self, *names: str) -> list[nn.Module]:
+        """The named heads ("global", "local"); all of them when none is named."""
+        modules = {"global": self.global_head, "local": self.local_head}
+        return [modules[n] for n in (names or HEADS)]
+
+    # ----------------------------------------------------------------------------------------- encoders
+    def normalize(self, frames: Tensor) -> Tensor:
+        """Frames [..., 3, H, W] (uint8, or float in [0, 1]) → the backbone's normalised input."""
+        return self.backbone.normalize(frames)
+
+    def encode_video(self, frames: Tensor, frame_mask: Tensor) -> tuple[FrameTokens, Tensor]:
+        """Frames [B, U, 3, H, W] (uint8 are normalised here; float ones must be already) → tokens and the
+        mask of their time steps (with a temporal stride, a step is valid if any of its frames is)."""
+        if frames.dtype == torch.uint8:
+            frames = self.backbone.normalize(frames)
+        tokens = self.backbone.encode_frames(frames)
+        mask = frame_mask.bool().unflatten(1, (-1, self.backbone.temporal_stride)).any(-1)
+        return tokens, mask
+
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """Sentences → the token ids `encode_text` reads (the backbone's own tokenizer)."""
+        return self.backbone.tokenize(texts)
+
+    def encode_text(self, token_ids: Tensor) -> TextTokens:
+        return self.backbone.encode_text(token_ids)
+
+    # ----------------------------------------------------------------------------------------- training
+    def selection_space(self) -> SelectionSpace:
+        """The space frames and text are compared in for selection: the local head's input projections for
+        local×local, else the global head's f and g (applied to patch / word tokens too, which the backbone
+        puts in the frame / sentence token's space), so both sides of a mixed cell are comparable."""
+        cfg = self.selector.cfg
+        if cfg.text_granularity == cfg.video_granularity == "local":
+            return SelectionSpace(patch=self.local_head.patch_proj, word=self.local_head.word_proj)
+        f, g = self.global_head.frame_proj, self.global_head.text_proj
+        return SelectionSpace(frame=f, patch=f, sentence=g, word=g)
+
+    def select_frames(
+        self,
+        frames: FrameTokens,
+        frame_mask: Tensor,
+        text: TextTokens,
+        generator: torch.Generator | None = None,
+    ) -> SelectionResult:
+        """T of the U candidate frames per clip, without gradient (docs/method.md §2)."""
+        return self.selector(frames, frame_mask, text, self.selection_space(), generator)
+
+    def global_embeddings(
+        self, frames: FrameTokens, frame_mask: Tensor, selection: SelectionResult, text: TextTokens
+    ) -> tuple[Tensor, Tensor]:
+        """(video [B, d], sentence [B, d]) under the global head; the video pools the selected frames."""
+        video = self.global_head.encode_video(frames, frame_mask, selection.indices, selection.mask)
+        return video, self.global_head.project_text(text.sentence)
+
+    def global_scores(self, video: Tensor, sentence: Tensor) -> PairScores:
+        """Cosine scores of this rank's embeddings against every rank's (gathered with gradient)."""
+        return global_pair_scores(video, sentence)
+
+    def local_scores(
+        self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor
+    ) -> PairScores:
+        """Local-head scores of patches [Bl, T, N, Dp] (mask [Bl, T]) and words [Bl, K, Dw] (mask [Bl, K])."""
+        return local_pair_scores(self.local_head, patches, patch_mask, words, word_mask)
+
+    def forward(
+        self,
+        frames: FrameTokens,
+        frame_mask: Tensor,
+        text: TextTokens,
+        heads: tuple[str, ...] = HEADS,
+        generator: torch.Generator | None = None,
+    ) -> GroundingOutput:
+        """Select frames, then score every (video, text) pair of the (global) batch with the asked heads."""
+        unknown = set(heads) - set(HEADS)
+        if unknown:
+            raise ValueError(f"GroundingModel: unknown heads {sorted(unknown)}; choose from {HEADS}")
+        selection = self.select_frames(frames, frame_mask, text, generator)
+        out = GroundingOutput(selection)
+        if "global" in heads:
+            out.scores["global"] = self.global_scores(
+                *self.global_embeddings(frames, frame_mask, selection, text)
+            )
+        if "local" in heads:
+            selected = frames.select(selection.indices)
+            out.scores["local"] = self.local_scores(
+                selected.patches, selection.mask, text.words, text.word_mask
+            )
+        return out
+
+    # ----------------------------------------------------------------------------------------- inference
+    def encode_queries(self, texts: list[str], raw: bool = False) -> Queries:
+        """Queries under the global head's g (`raw`: the backbone's sentence token, zero-shot)."""
+        device = next(self.parameters()).device
+        text = self.encode_text(self.tokenize(texts).to(device))
+        emb = text.sentence if raw else self.global_head.project_text(text.sentence)
+        return Queries(F.normalize(emb.float(), dim=-1), text.words, text.word_mask)
+
+    def project_frame_tokens(self, tokens: Tensor, raw: bool = False) -> Tensor:
+        """Frame or patch tokens [..., D] → L2-normalised [..., d] under f (`raw`: unprojected)."""
+        if not raw:
+            if tokens.shape[-1] != self.global_head.frame_proj.in_features:
+                raise ValueError(
+                    f"scores read from patch tokens need patch tokens of f's input size "
+                    f"{self.global_head.frame_proj.in_features}, got {tokens.shape[-1]}; read the frame token "
+                    "and the local head instead (inference temporal='global', spatial='rollout')"
+                )
+            tokens = self.global_head.project_frames(tokens)
+        return F.normalize(tokens.float(), dim=-1)
+
+    def frame_query_scores(self, frames: FrameTokens, queries: Queries, raw: bool = False) -> Tensor:
+        """Cosines [B·U, Q] of every frame's token (CLS or mean patch, per the global head) with each query."""
+        frame_inputs = self.global_head.frame_inputs(frames).flatten(0, 1)
+        return self.project_frame_tokens(frame_inputs, raw) @ queries.embedding.T
+
+    def patch_query_scores(self, patches: Tensor, queries: Queries, raw: bool = False) -> Tensor:
+        """Cosines [C, Q, N] of every patch of frames [C, N, Dp] with each query, under f and g."""
+        return patch_cosines(self.project_frame_tokens(patches, raw), queries.embedding)
+
+    def heat(self, patches: Tensor, queries: Queries) -> Tensor:
+        """Local-head attention rollout [C, Q, N] (rows sum to 1) of every query on every frame [C, N, Dp],
+        each frame on its own (docs/evaluation.md §1)."""
+        c, q = patches.shape[0], queries.words.shape[0]
+        frame_idx = torch.arange(c, device=patches.device).repeat_interleave(q)
+        query_idx = torch.arange(q, device=patches.device).repeat(c)
+
+        def one(frame: Tensor, words: Tensor, mask: Tensor) -> Tensor:
+            return rollout_heatmap(self.local_head, frame[None], words[None], mask[None])[0]
+
+        heat = vmap(one)(patches[frame_idx], queries.words[query_idx], queries.word_mask[query_idx])
+        return heat.reshape(c, q, -1)
