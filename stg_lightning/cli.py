@@ -24,6 +24,7 @@ from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
+from stg_lightning.prediction_writer import ClipPredictionWriter
 
 # Tools that are not Lightning subcommands: name → "module:function" taking argv and returning an exit code.
 TOOLS = {
@@ -126,7 +127,10 @@ class StgCLI(LightningCLI):
         checkpoint = ModelCheckpoint(
             dirpath=run_dir / "checkpoints", save_last=True, every_n_train_steps=exp.checkpoint_every_n_steps
         )
-        self.trainer_defaults = {"callbacks": [checkpoint, LearningRateMonitor(logging_interval="step")]}
+        callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+        if self.subcommand == "predict":
+            callbacks.append(ClipPredictionWriter(run_dir / "predictions.jsonl"))
+        self.trainer_defaults = {"callbacks": callbacks}
         return super().instantiate_trainer(**kwargs)
 
 

@@ -1,4 +1,5 @@
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,18 @@ def test_smoke_experiment_trains_logs_and_checkpoints(tmp_path):
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert losses and all(loss > 0 for loss in losses)
     assert any(r.get("lr-AdamW/heads") for r in rows)
+
+
+def test_test_and_predict_run_on_the_held_out_clips(tmp_path):
+    """`stg test` logs the losses of the held-out clips; `stg predict` writes one JSON line per clip."""
+    common = ["--config", DEFAULTS, "--config", str(ROOT / "experiments" / "smoke.yaml")]
+    common += [f"--experiment.output_dir={tmp_path}", "--experiment.wandb=false"]
+    assert main(["test", *common]) == 0
+    rows = list(csv.DictReader((tmp_path / "smoke" / "metrics.csv").open()))
+    assert any(float(r.get("test/loss") or 0) > 0 for r in rows)
+    assert main(["predict", *common]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "smoke" / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 16  # the smoke DataModule's 16 validation clips
+    first = lines[0]
+    assert first["video_id"].startswith("random_") and len(first["frames"]) == 4 == len(first["times"])
+    assert first["frames"] == sorted(first["frames"]) and -1 <= first["score_global"] <= 1

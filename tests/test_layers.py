@@ -14,7 +14,7 @@ LAYERS = [
     {"data", "selection"},
     {"model"},
     {"losses", "optim"},
-    {"lit_module"},
+    {"lit_module", "prediction_writer"},
     {"eval", "pretrain"},
     {"report"},
     {"demo_eval", "sweep"},

@@ -237,6 +237,13 @@ class ShardDataModule(L.LightningDataModule):
         workers = min(self.hparams.num_workers, len(val) // world_size)
         return self._loader(self.val_dataset(rank, world_size, workers), workers)
 
+    def test_dataloader(self) -> DataLoader | list:
+        """`stg test` / `stg predict` read the held-out (validation) clips."""
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader | list:
+        return self.val_dataloader()
+
     def on_before_batch_transfer(self, batch: ClipBatch, dataloader_idx: int) -> ClipBatch:
         self.skips.update(batch.size, batch.skipped, batch.skip_reasons)
         if batch.skipped and self.trainer is not None:

@@ -97,3 +97,10 @@ class MemoryDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.hparams.val_size, self.hparams.seed + 1, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader | list:
+        """`stg test` / `stg predict` read the held-out (validation) clips."""
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader | list:
+        return self.val_dataloader()
