@@ -122,6 +122,18 @@ def from_dict(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     return _construct(cls, _instantiate(parser, namespace, where), where)
 
 
+def as_config(value: T | Mapping[str, Any] | None, cls: type[T]) -> T:
+    """A config dataclass given as itself, as a mapping (checkpoint hparams, a callback's YAML section: checked
+    by `from_dict`) or None (the defaults)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return from_dict(cls, value, cls.__name__)
+    raise TypeError(f"expected {cls.__name__} or a mapping, got {type(value).__name__}")
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a plain nested dict (tuples as lists), as `--print_config` / JSON write it."""
 

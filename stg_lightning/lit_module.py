@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -12,25 +12,13 @@ import torch
 from torch import Tensor
 
 from stg_lightning.backbones import BackboneConfig, backbone_config, config_to_dict
+from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
 from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
 from stg_lightning.selection import SelectionConfig
 from stg_lightning.tokens import FrameTokens, TextTokens
-
-ConfigT = TypeVar("ConfigT")
-
-
-def as_config(value: ConfigT | dict[str, Any] | None, cls: type[ConfigT]) -> ConfigT:
-    """Accept a config dataclass, a plain dict (checkpoint hparams) or None (defaults)."""
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        return cls(**value)
-    raise TypeError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
 
 
 def _numpy_state_to_safe(state: tuple) -> tuple:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stg_lightning.config import from_dict, parse, to_argv, to_dict
+from stg_lightning.config import as_config, from_dict, parse, to_argv, to_dict
 from stg_lightning.errors import StgUserError
 
 
@@ -136,3 +136,18 @@ def test_from_dict_to_dict_and_to_argv() -> None:
         prog="t",
         presets={"big": Tool(max_steps=99)},
     ).config == Tool(seed=3, max_steps=99, inner=Inner(size=(1, 2), rate=0.25))
+
+
+def test_as_config_takes_instances_mappings_and_none():
+    from stg_lightning.losses import LossConfig
+
+    given = LossConfig(margin=0.2)
+    assert as_config(given, LossConfig) is given
+    assert as_config(None, LossConfig) == LossConfig()
+    assert as_config({"margin": 0.2, "temperature": 0.1}, LossConfig) == LossConfig(
+        margin=0.2, temperature=0.1
+    )
+    with pytest.raises(StgUserError, match=r"LossConfig.*marign"):
+        as_config({"marign": 0.2}, LossConfig)
+    with pytest.raises(TypeError, match="LossConfig"):
+        as_config(["margin"], LossConfig)

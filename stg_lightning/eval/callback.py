@@ -27,12 +27,12 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from stg_lightning.config import as_config
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import InferenceConfig, predict_dataset, scored_dataset
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, score_predictions
-from stg_lightning.lit_module import as_config
 
 # Counts that describe the run rather than the model: not logged.
 _NOT_LOGGED = ("videos", "unknown_videos", "ignored_predictions")
