@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 import tarfile
 from pathlib import Path
 
@@ -170,3 +171,17 @@ def test_skip_monitor_allows_rates_below_the_limit():
     assert monitor.rate == pytest.approx(0.05)
     with pytest.raises(StgUserError, match=r"2 of 21 samples unreadable.*bad jpeg"):
         monitor.update(delivered=0, skipped=1, reasons=["bad jpeg"])
+
+
+def test_shuffled_training_order_is_set_by_the_seed(many_shards):
+    """The shuffle buffer draws from a seeded generator (webdataset's default seeds from pid and clock)."""
+
+    def order(seed: int, shuffle: int) -> list[tuple[str, float]]:
+        random.seed(1234)  # what the DataLoader does in each worker (here: the main process, no workers)
+        dm = module(str(many_shards / "clips-*.tar"), num_frames=2, epoch_length=12, shuffle_buffer=shuffle)
+        dm.hparams.seed = seed
+        return clip_ids(batches(dm, dm.train_dataset(0, world_size=1)))
+
+    assert order(0, 8) == order(0, 8)
+    assert order(0, 8) != order(1, 8)
+    assert sorted(order(0, 8)) == sorted(order(0, 0)) != order(0, 8)  # same clips, another order

@@ -54,14 +54,24 @@ def decode_stage(
     samples: Iterator[dict], decode: Callable, counter: SkipCounter, seed: int
 ) -> Iterator[dict]:
     """Decode samples, counting (not raising) failures."""
-    worker, _ = wds.utils.pytorch_worker_info()[2:]
-    # `random` is seeded per worker by Lightning (seed_everything); seed + rank + worker keep ranks apart.
-    rng = random.Random(f"{seed}-{worker}-{random.random()}")
+    rng = worker_rng(seed)
     for sample in samples:
         try:
             yield decode(sample, rng=rng)
         except Exception as exn:
             counter.record(exn)
+
+
+def worker_rng(seed: int) -> random.Random:
+    """A generator for one worker's stream: `random` is seeded per worker by the DataLoader (from the seeded
+    torch generator), so the stream is the same in every run with the same seed; seed + rank keep ranks apart."""
+    worker, _ = wds.utils.pytorch_worker_info()[2:]
+    return random.Random(f"{seed}-{worker}-{random.random()}")
+
+
+def shuffle_stage(samples: Iterator[dict], bufsize: int, seed: int) -> Iterator[dict]:
+    """webdataset's buffer shuffle with a seeded generator (its default seeds from the pid and the clock)."""
+    yield from wds.shuffle(bufsize, initial=bufsize // 2, rng=worker_rng(seed))(samples)
 
 
 def batch_stage(
@@ -187,7 +197,7 @@ class ShardDataModule(L.LightningDataModule):
             wds.tarfile_to_samples(handler=counter.handler),
         ]
         if train and hp.shuffle_buffer > 1:
-            stages.append(wds.shuffle(hp.shuffle_buffer, initial=hp.shuffle_buffer // 2))
+            stages.append(partial(shuffle_stage, bufsize=hp.shuffle_buffer, seed=hp.seed + rank))
         stages.append(partial(decode_stage, decode=decode, counter=counter, seed=hp.seed + rank))
         stages.append(partial(batch_stage, batch_size=hp.batch_size, collate=collate, counter=counter,
                               partial_batches=not train))  # fmt: skip
