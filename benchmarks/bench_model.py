@@ -25,8 +25,8 @@ from torch import Tensor
 
 from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHead, GlobalHeadConfig, LocalHead, LocalHeadConfig
-from stg_lightning.model.grounding_model import global_pair_scores, local_pair_scores
-from stg_lightning.selection import FrameSelector, SelectionConfig, SelectionSpace
+from stg_lightning.model.grounding_model import global_pair_scores, local_pair_scores, selection_space
+from stg_lightning.selection import FrameSelector, SelectionConfig
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 
@@ -96,11 +96,7 @@ def time_selection(args: argparse.Namespace, granularity: str) -> float:
     glob, loc = make_heads(args, args.chunk_size, True)
     frames, frame_mask, text = make_tokens(args, args.batch, args.candidates)
     cfg = SelectionConfig(num_frames=args.frames, text_granularity=granularity, video_granularity=granularity)
-    if granularity == "local":  # the projections GroundingModel.selection_space picks for each cell
-        space = SelectionSpace(patch=loc.patch_proj, word=loc.word_proj)
-    else:
-        space = SelectionSpace(frame=glob.frame_proj, sentence=glob.text_proj)
-    selector = FrameSelector(cfg)
+    selector, space = FrameSelector(cfg), selection_space(cfg, glob, loc)
     return median_ms(lambda: selector(frames, frame_mask, text, space), args)
 
 

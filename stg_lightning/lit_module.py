@@ -16,6 +16,7 @@ from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
 from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
+from stg_lightning.model.grounding_model import HEADS
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
 from stg_lightning.selection import SelectionConfig
 from stg_lightning.tokens import FrameTokens, TextTokens
@@ -62,10 +63,8 @@ class GroundingModule(L.LightningModule):
         )
         self.model = GroundingModel(backbone_cfg, selection_cfg, global_head_cfg, local_head_cfg)
         # A head whose loss is switched off (Table 6) gets no gradient: freezing it keeps plain DDP working.
-        for head in self.model.heads():
-            head.requires_grad_(False)
-        for head in self.model.heads(*self.loss_cfg.heads):
-            head.requires_grad_(True)
+        for name, head in zip(HEADS, self.model.heads()):
+            head.requires_grad_(name in self.loss_cfg.heads)
 
     # ----------------------------------------------------------------------------------------- tokens
     def tokens(self, batch: ClipBatch) -> tuple[FrameTokens, Tensor, TextTokens]:
@@ -127,9 +126,8 @@ class GroundingModule(L.LightningModule):
     def predict_step(self, batch: ClipBatch, batch_idx: int) -> dict[str, Any]:
         """Per clip: the selected frames (indices into the clip, their timestamps) and the clip's own
         (diagonal) score under each head."""
-        frames, frame_mask, text = self.tokens(batch)
-        out = self.model(frames, frame_mask, text, heads=self.loss_cfg.heads)
-        rows = torch.arange(batch.size, device=frame_mask.device)
+        out = self(batch)
+        rows = torch.arange(batch.size, device=out.selection.indices.device)
         selected = out.selection.indices.masked_fill(~out.selection.mask, -1)
         # Token time step t starts at frame t·stride (cached tokens: one per frame).
         stride = 1 if batch.tokens is not None else self.model.temporal_stride

@@ -95,6 +95,16 @@ def local_pair_scores(
     return PairScores(v2t, video_by_text.T, offset)
 
 
+def selection_space(cfg: SelectionConfig, global_head: GlobalHead, local_head: LocalHead) -> SelectionSpace:
+    """The local head's input projections for local×local selection, else the global head's f and g
+    (applied to patch / word tokens too, which the backbone puts in the frame / sentence token's space), so
+    both sides of a mixed cell are comparable."""
+    if cfg.text_granularity == cfg.video_granularity == "local":
+        return SelectionSpace(patch=local_head.patch_proj, word=local_head.word_proj)
+    f, g = global_head.frame_proj, global_head.text_proj
+    return SelectionSpace(frame=f, patch=f, sentence=g, word=g)
+
+
 class GroundingModel(nn.Module):
     """Backbone → frame selection → global head + local head (docs/method.md §1–§4)."""
 
@@ -158,14 +168,8 @@ class GroundingModel(nn.Module):
 
     # ----------------------------------------------------------------------------------------- training
     def selection_space(self) -> SelectionSpace:
-        """The space frames and text are compared in for selection: the local head's input projections for
-        local×local, else the global head's f and g (applied to patch / word tokens too, which the backbone
-        puts in the frame / sentence token's space), so both sides of a mixed cell are comparable."""
-        cfg = self.selector.cfg
-        if cfg.text_granularity == cfg.video_granularity == "local":
-            return SelectionSpace(patch=self.local_head.patch_proj, word=self.local_head.word_proj)
-        f, g = self.global_head.frame_proj, self.global_head.text_proj
-        return SelectionSpace(frame=f, patch=f, sentence=g, word=g)
+        """The space frames and text are compared in for selection (`selection_space`)."""
+        return selection_space(self.selector.cfg, self.global_head, self.local_head)
 
     def select_frames(
         self,
