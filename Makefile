@@ -11,7 +11,7 @@ ARGS ?=
 DEMO_DIR ?= runs/demo
 BENCH_DIR ?= bench_results
 
-.PHONY: install test lint format train sweep bench demo data eval clean
+.PHONY: install test lint format train sweep bench demo reproduce data eval clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ eval: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/stg demo --out $(DEMO_DIR) $(ARGS)
+
+# Every ablation row of the demo over seeds 0, 1, 2 (each its own videos, backbone and heads): mean ± std.
+reproduce: $(STAMP)
+	$(BIN)/stg reproduce $(ARGS)
 
 clean:
 	rm -rf runs reports bench_results lightning_logs wandb .pytest_cache .ruff_cache

@@ -34,6 +34,7 @@ TOOLS = {
     "sweep": "stg_lightning.sweep:main",
     "pretrain": "stg_lightning.pretrain.cli:main",
     "demo": "stg_lightning.demo:main",
+    "reproduce": "stg_lightning.reproduce:main",
     "combine": "stg_lightning.eval.combine:main",
     "tables": "stg_lightning.report.tables:main",
 }

@@ -1,33 +1,29 @@
 """Evaluation and report stage of `stg demo`: every row scored by the same code on the synthetic eval splits.
 
-Rows: the trained model read out two ways (the demo's readout, `eval.inference` in configs/demo.yaml, and
-the paper's, `eval.paper_inference`: frame token under the global head for *when*, local-head attention
-rollout for *where*), chance by area, random object, motion energy (text-blind), the untrained model (same
-frozen backbone, plain random heads), the backbone's zero-shot grounding (heads at the aligned
-initialisation training starts from), the global-only model (local loss off), and the oracle (ground
-truth as predictions). MYT's text-blind row is the uniform split. Every model row but the paper readout
-uses the demo's readout, so rows differ only in their weights.
+Model rows (keys of `metrics.json`): every training run of the demo config (`full`, `global_only`,
+`local_only`, and in `make reproduce` the selection ablations `sel_topk`, `sel_none`, `sel_random`; the full
+model is `sel_sinkhorn` there) read with the paper's readout (`eval.inference`: frame token under the global
+head for *when*, local-head attention rollout for *where*); `zero_shot`, the frozen backbone's own tokens
+(frame / patch cosines with the query's sentence token: the paper's CLIP row); `untrained`, the full model's
+configuration with plain random heads; extra, labelled rows with other readouts (`eval.extra_rows`); the
+text-blind rows (`chance_area`, `random_object`, `motion_energy`, `uniform_split`) and the `oracle`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+import yaml
 
 from stg_lightning.config import from_dict
 from stg_lightning.eval.baselines.oracle import oracle_predictions
-from stg_lightning.eval.baselines.rows import (
-    CHANCE_BY_AREA,
-    MOTION_ENERGY,
-    RANDOM_OBJECT,
-    UNIFORM_SPLIT,
-    text_blind_rows,
-)
+from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
 from stg_lightning.eval.cli import load_model
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import InferenceConfig, predict_dataset
@@ -35,9 +31,10 @@ from stg_lightning.eval.predictions import Predictions, write_predictions
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, score_predictions
 from stg_lightning.model import GroundingModel
+from stg_lightning.report.claims import claims_table, evaluate_claims
 from stg_lightning.report.figures import (
     overlay_samples,
-    plot_heatmap_overlays,
+    plot_heatmap_comparison,
     plot_timelines,
     plot_training_curves,
 )
@@ -60,22 +57,22 @@ COLUMNS = {
     "myt/temporal_mof": "MYT MoF",
 }
 T = TypeVar("T")
-TRAINING_RUNS = ("grounding", "global_only")
-PAPER_READOUT_ROW = "trained model, paper readout (frame token + rollout)"
-UNTRAINED_ROW = "untrained model (random-init heads)"
-ZERO_SHOT_ROW = "backbone zero-shot (untrained aligned heads)"
-ROW_ORDER = [
-    "trained model",
-    PAPER_READOUT_ROW,
-    CHANCE_BY_AREA,
-    RANDOM_OBJECT,
-    MOTION_ENERGY,
-    UNIFORM_SPLIT,
-    UNTRAINED_ROW,
-    ZERO_SHOT_ROW,
-    "global-only model",
-    "oracle",
-]
+FULL = "full"
+# Row key → the name the report prints; the order of the metrics table.
+ROW_LABELS = {
+    FULL: "full model (global + local heads, Sinkhorn selection)",
+    "global_only": "global-only model (local loss off, Table 6)",
+    "local_only": "local-only model (global loss off, Table 6)",
+    "sel_sinkhorn": "Sinkhorn selection (= the full model, Tables 5, 9)",
+    "sel_topk": "top-k selection (Table 9)",
+    "sel_none": "no selection, all U frames (T = U, Table 9)",
+    "sel_random": "random selection (Table 9)",
+    "zero_shot": "backbone zero-shot (raw frame / patch tokens: the CLIP row, Tables 2-3)",
+    "untrained": "untrained heads (plain random init: text-blind in effect)",
+    **TEXT_BLIND_LABELS,
+    "oracle": "oracle (ground truth as predictions)",
+}
+SELECTION_RUNS = ("sel_topk", "sel_none", "sel_random")
 
 
 @dataclass(frozen=True)
@@ -85,18 +82,17 @@ class ReportInputs:
     out: Path  # the demo's working folder (results go to <out>/eval, the W&B run under it)
     synth_dir: Path  # the `stg synth` output: eval/<split>/ annotations, videos and objects.json
     backbone: Path  # the pretrained backbone; `stg pretrain` writes its summary to <backbone>.json
-    checkpoints: dict[str, Path]  # training run (TRAINING_RUNS) → its last checkpoint
+    checkpoints: dict[str, Path]  # training run (a row key, FULL first) → its last checkpoint
     metrics: dict[str, Path]  # training run → its metrics.csv (training curves)
     report_dir: Path
     seed: int
-    eval: dict[str, Any]  # the demo config's `eval` section (readouts, scoring, splits)
+    eval: dict[str, Any]  # the demo config's `eval` section (readouts, scoring, splits, extra rows)
     timings: dict[str, float]  # seconds per stage run in this invocation (a report note)
 
 
 def untrained_model(trained: GroundingModel, backbone: Path, seed: int, aligned: bool) -> GroundingModel:
     """Same configuration and frozen pretrained backbone as `trained`, heads at initialisation: aligned
-    (both sides' projections start equal, model/init.py: the backbone's zero-shot grounding) or plain
-    independent random projections (text-blind in effect)."""
+    (both sides' projections start equal, model/init.py) or plain independent random projections."""
     torch.manual_seed(seed)
     return GroundingModel(
         replace(trained.backbone_cfg, pretrained=str(backbone)),
@@ -107,14 +103,12 @@ def untrained_model(trained: GroundingModel, backbone: Path, seed: int, aligned:
 
 
 def load_models(inputs: ReportInputs) -> dict[str, GroundingModel]:
-    """The three models the report scores, loaded once for all splits."""
-    trained = load_model(inputs.checkpoints["grounding"], "cpu")
-    return {
-        "trained": trained,
-        "untrained": untrained_model(trained, inputs.backbone, inputs.seed, aligned=False),
-        "zero_shot": untrained_model(trained, inputs.backbone, inputs.seed, aligned=True),
-        "global_only": load_model(inputs.checkpoints["global_only"], "cpu"),
-    }
+    """Every training run's model and the untrained one, loaded once for all splits."""
+    if FULL not in inputs.checkpoints:
+        raise ValueError(f"demo config train.runs needs a '{FULL}' run, got {sorted(inputs.checkpoints)}")
+    models = {name: load_model(path, "cpu") for name, path in inputs.checkpoints.items()}
+    models["untrained"] = untrained_model(models[FULL], inputs.backbone, inputs.seed, aligned=False)
+    return models
 
 
 def eval_section(cls: type[T], section: dict[str, Any], name: str) -> T:
@@ -124,11 +118,13 @@ def eval_section(cls: type[T], section: dict[str, Any], name: str) -> T:
 
 
 def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
-    """The two readouts and the scoring settings, as the report prints them."""
-    short = ("temporal", "spatial", "normalise", "theta", "median_window")
+    """The readouts and the scoring settings, as the report prints them."""
+    short = ("temporal", "spatial", "normalise", "theta", "median_window", "raw_features")
+    sections = {"model rows (paper readout)": ev["inference"], "zero_shot": ev["zero_shot_inference"]}
+    sections.update({key: row["inference"] for key, row in ev.get("extra_rows", {}).items()})
     out = {
-        name: ", ".join(f"{k}={ev[key][k]}" for k in short if k in ev[key])
-        for name, key in (("trained model", "inference"), ("paper readout", "paper_inference"))
+        name: ", ".join(f"{k}={section[k]}" for k in short if k in section)
+        for name, section in sections.items()
     }
     out["scoring"] = ", ".join(f"{k}={v}" for k, v in ev.get("scoring", {}).items())
     return out
@@ -148,54 +144,74 @@ def backbone_note(summary_file: Path) -> str:
 def model_rows(
     inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
 ) -> dict[str, Predictions]:
-    """Every model row's predictions: the demo's readout for all models, plus the paper's for the trained one."""
+    """Every model row's predictions (see the module docstring), keyed by row."""
     ev = inputs.eval
-    readouts = {
-        "demo": eval_section(InferenceConfig, ev["inference"], "inference"),
-        "paper": eval_section(InferenceConfig, ev["paper_inference"], "paper_inference"),
-    }
-    if split == "myt":  # temporal only
-        readouts = {k: replace(v, heatmaps=False) for k, v in readouts.items()}
-    return {
-        "trained model": predict_dataset(models["trained"], dataset, videos, readouts["demo"]),
-        PAPER_READOUT_ROW: predict_dataset(models["trained"], dataset, videos, readouts["paper"]),
-        UNTRAINED_ROW: predict_dataset(models["untrained"], dataset, videos, readouts["demo"]),
-        ZERO_SHOT_ROW: predict_dataset(models["zero_shot"], dataset, videos, readouts["demo"]),
-        "global-only model": predict_dataset(models["global_only"], dataset, videos, readouts["demo"]),
-        "oracle": oracle_predictions(dataset),
-    }
+
+    def readout(section: dict[str, Any], name: str) -> InferenceConfig:
+        cfg = eval_section(InferenceConfig, section, name)
+        return replace(cfg, heatmaps=False) if split == "myt" else cfg  # MYT is temporal only
+
+    paper = readout(ev["inference"], "inference")
+    rows = {name: predict_dataset(model, dataset, videos, paper) for name, model in models.items()}
+    zero_shot = readout(ev["zero_shot_inference"], "zero_shot_inference")
+    rows["zero_shot"] = predict_dataset(models[FULL], dataset, videos, zero_shot)
+    for key, row in ev.get("extra_rows", {}).items():
+        cfg = readout(row["inference"], f"extra_rows.{key}.inference")
+        rows[key] = predict_dataset(models[row.get("run", FULL)], dataset, videos, cfg)
+    rows["oracle"] = oracle_predictions(dataset)
+    return rows
 
 
 def evaluate_split(
     inputs: ReportInputs, models: dict[str, GroundingModel], split: str
-) -> tuple[dict[str, dict[str, float]], EvalDataset, Predictions]:
+) -> tuple[dict[str, dict[str, float]], EvalDataset, dict[str, Predictions]]:
     root = inputs.synth_dir
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
     predictions = model_rows(inputs, models, split, dataset, videos)
     scoring = eval_section(ScoringConfig, inputs.eval.get("scoring", {}), "scoring")
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
+    if any(run in rows for run in SELECTION_RUNS):
+        rows["sel_sinkhorn"] = dict(rows[FULL])
     objects = root / "eval" / split / "objects.json"
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
     out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    write_predictions(predictions["trained model"], out / f"{split}_trained_predictions.json")
+    write_predictions(predictions[FULL], out / f"{split}_full_predictions.json")
     (out / f"{split}.json").write_text(json.dumps({"dataset": split, "rows": rows}, indent=1))
-    return rows, dataset, predictions["trained model"]
+    return rows, dataset, predictions
 
 
-def table_rows(results: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
-    names = [n for n in ROW_ORDER if any(n in rows for rows in results.values())]
+def row_labels(inputs: ReportInputs) -> dict[str, str]:
+    """Row key → printed name: the fixed rows, then the config's extra rows."""
+    extra = {key: row.get("label", key) for key, row in inputs.eval.get("extra_rows", {}).items()}
+    return {**ROW_LABELS, **extra}
+
+
+def table_rows(
+    results: dict[str, dict[str, dict[str, float]]], labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The metrics table: one row per row key present in any split, in `labels` order."""
+    present = {name for rows in results.values() for name in rows}
+    keys = [k for k in labels if k in present] + sorted(present - set(labels))
     table = []
-    for name in names:
-        row: dict[str, Any] = {"name": name}
+    for key in keys:
+        row: dict[str, Any] = {"name": labels.get(key, key), "key": key}
         for column in COLUMNS:
             split, metric = column.split("/")
-            value = results.get(split, {}).get(name, {}).get(metric)
+            value = results.get(split, {}).get(key, {}).get(metric)
             if value is not None:
                 row[column] = value
         table.append(row)
     return table
+
+
+def chance_levels(run_dir: Path) -> dict[str, float]:
+    """Chance of each head's symmetric NCE (2·ln B) and of top-1 retrieval (1 / B) at the run's batch size."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    batch = int(config["data"]["init_args"]["batch_size"])
+    nce = 2 * math.log(batch)
+    return {"loss_global": nce, "loss_local": nce, "top1": 1.0 / batch}
 
 
 def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict[str, Path]) -> None:
@@ -219,57 +235,66 @@ def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict
 
 
 def evaluate_and_report(inputs: ReportInputs) -> Path:
-    results, datasets, trained = {}, {}, {}
+    results, datasets, predictions = {}, {}, {}
     models = load_models(inputs)
     for split in inputs.eval["splits"]:
         print(f"[demo] evaluate {split} ...", flush=True)
-        results[split], datasets[split], trained[split] = evaluate_split(inputs, models, split)
+        results[split], datasets[split], predictions[split] = evaluate_split(inputs, models, split)
     report_dir = inputs.report_dir
     report_dir.mkdir(parents=True, exist_ok=True)
+    labels = row_labels(inputs)
+    full_run = inputs.metrics[FULL].parent
     figures = {
-        "Training curves (grounding model and global-only ablation)": plot_training_curves(
-            {name: inputs.metrics[name] for name in TRAINING_RUNS},
-            report_dir / "training_curves.png",
+        "Training curves of every run: train loss per step, held-out loss and clip↔sentence retrieval "
+        "every N steps, chance dashed": plot_training_curves(
+            dict(inputs.metrics), report_dir / "training_curves.png", chance=chance_levels(full_run)
         )
     }
     if "gyt" in datasets:
         gyt, videos = datasets["gyt"], inputs.synth_dir / "eval" / "gyt" / "videos"
-        samples = overlay_samples(gyt, trained["gyt"], videos, n=8, seed=inputs.seed)
-        figures["Heatmaps of the trained model (GT box green, predicted point)"] = plot_heatmap_overlays(
-            samples, report_dir / "heatmaps_gyt.png"
+        short = {"zero_shot": "backbone zero-shot", FULL: "full model"}
+        compared = {name: predictions["gyt"][k] for k, name in short.items()}
+        samples = {
+            name: overlay_samples(gyt, p, videos, n=6, seed=inputs.seed) for name, p in compared.items()
+        }
+        figures["GYT: the same frames' heat maps from the backbone zero-shot and from the full model"] = (
+            plot_heatmap_comparison(samples, report_dir / "heatmaps_gyt.png")
         )
         ids = [r.video_id for r in gyt.records[:4]]
-        figures["GYT-format timelines: GT steps vs predicted steps"] = plot_timelines(
-            gyt, trained["gyt"], ids, report_dir / "timelines_gyt.png"
+        figures["GYT-format timelines: GT steps vs the full model's steps"] = plot_timelines(
+            gyt, predictions["gyt"][FULL], ids, report_dir / "timelines_gyt.png"
         )
     if "myt" in datasets:
         myt = datasets["myt"]
-        figures["MYT-format timelines: GT vs Viterbi alignment of the trained model"] = plot_timelines(
+        figures["MYT-format timelines: GT vs the Viterbi alignment of the full model"] = plot_timelines(
             myt,
-            trained["myt"],
+            predictions["myt"][FULL],
             [r.video_id for r in myt.records[:4]],
             report_dir / "timelines_myt.png",
             aligned=True,
         )
-    rows = table_rows(results)
+    rows = table_rows(results, labels)
     probe = inputs.backbone.with_suffix(inputs.backbone.suffix + ".json")
     notes = [
-        f"seed {inputs.seed}; config `configs/demo.yaml`; outputs under `{inputs.out}`",
+        f"seed {inputs.seed}; outputs under `{inputs.out}`; every number in this report is in "
+        f"`{report_dir / 'metrics.json'}` (row keys as in the claims table)",
         "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in inputs.timings.items()),
         "text-blind rows fill only the columns they can answer; '—' elsewhere. Pointing = trimmed pointing "
         "game (GT seconds + GT step as query).",
-        f"{UNTRAINED_ROW} = the trained model's configuration and frozen pretrained backbone, heads at a "
-        "plain random initialisation (independent projections: text-blind in effect). "
-        f"{ZERO_SHOT_ROW} = the same heads at the aligned initialisation training starts from "
-        "(model/init.py): both modalities start in the backbone's joint space, so this row is the "
-        "pretrained backbone's own zero-shot grounding (the paper's CLIP row), not a text-blind row.",
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():
         notes.append(backbone_note(probe))
+    claims = evaluate_claims({inputs.seed: results})
     report = write_report(
-        report_dir, "stg-lightning demo: synthetic narrated benchmark", rows, COLUMNS, figures, notes
+        report_dir,
+        "stg-lightning demo: synthetic narrated benchmark",
+        rows,
+        COLUMNS,
+        figures,
+        notes,
+        sections={"Paper claims (this seed)": claims_table(claims, labels)},
     )
-    (report_dir / "metrics.json").write_text(json.dumps(results, indent=1))
+    (report_dir / "metrics.json").write_text(json.dumps({**results, "labels": labels}, indent=1))
     log_to_wandb(inputs, rows, figures)
     return report

@@ -14,7 +14,7 @@ from torch import Tensor
 from stg_lightning.backbones import BackboneConfig, backbone_config, config_to_dict
 from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
-from stg_lightning.losses import LossConfig, grounding_loss
+from stg_lightning.losses import LossConfig, grounding_loss, retrieval_top1
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.model.grounding_model import HEADS
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
@@ -118,7 +118,13 @@ class GroundingModule(L.LightningModule):
         return out["loss"]
 
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
-        self._log_losses(self.compute_losses(batch), "val", batch.size)
+        out = self(batch)
+        losses = grounding_loss(self.loss_cfg, out.scores)
+        # Held-out clip↔sentence retrieval per head; chance is 1 / batch size.
+        for head, scores in out.scores.items():
+            losses[f"top1_{head}"] = retrieval_top1(scores)
+        losses["top1_chance"] = torch.tensor(1.0 / batch.size)
+        self._log_losses(losses, "val", batch.size)
 
     def test_step(self, batch: ClipBatch, batch_idx: int) -> None:
         self._log_losses(self.compute_losses(batch), "test", batch.size)

@@ -81,6 +81,14 @@ def pair_nce_loss(scores: PairScores, margin: float, temperature: float | None) 
     return nce_loss(scores.video_to_text, scores.offset, margin, temperature, scores_t2v=scores.text_to_video)
 
 
+def retrieval_top1(scores: PairScores) -> Tensor:
+    """Mean of video→text and text→video top-1 accuracy of this rank's rows (chance 1 / batch)."""
+    rows = torch.arange(scores.video_to_text.shape[0], device=scores.video_to_text.device)
+    target = rows + scores.offset
+    hits = [(s.argmax(dim=1) == target).float().mean() for s in (scores.video_to_text, scores.text_to_video)]
+    return (hits[0] + hits[1]) / 2
+
+
 def grounding_loss(cfg: LossConfig, scores: dict[str, PairScores]) -> dict[str, Tensor]:
     """L = w_g·L_global + w_l·L_local over the heads' scores (a 0-weight term is not computed: its head
     need not be scored); keys loss, loss_global, loss_local."""

@@ -171,6 +171,25 @@ def test_local_attention_keeps_far_patches_unchanged(frames):
     )
 
 
+def test_a_global_last_layer_mixes_far_patches_in_and_local_layers_do_not(frames):
+    """stg-tiny-vit-clip: 2 local layers (radius 1) then a global one; with all 3 local, a change of the
+    top-left patch reaches 3 patches far, with the global layer every patch."""
+    changed = frames.clone()
+    changed[:, :, :, :8, :8] += 1.0
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    far = torch.maximum(rows, cols).flatten() > 3
+    local = OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-clip", local_attention_layers=3))
+    clip = OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-clip"))
+    assert (local.local_layers, clip.local_layers) == (3, 2)
+    clip.load_state_dict(local.state_dict())
+    a, b = local.encode_frames(frames), local.encode_frames(changed)
+    assert torch.equal(a.patches[:, :, far], b.patches[:, :, far])
+    a, b = clip.encode_frames(frames), clip.encode_frames(changed)
+    assert not torch.isclose(a.patches[:, :, far], b.patches[:, :, far]).all(-1).any()
+    with pytest.raises(ValueError, match=r"local_attention_layers must be in \[0, 3\].*got 4"):
+        OpenClipBackbone(tiny_cfg(model_name="stg-tiny-vit-clip", local_attention_layers=4))
+
+
 def test_local_radius_rejected_for_resnet():
     with pytest.raises(ValueError, match="ViT"):
         OpenClipBackbone(tiny_cfg(model_name="stg-tiny-rn", local_attention_radius=1))

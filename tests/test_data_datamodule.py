@@ -185,3 +185,21 @@ def test_shuffled_training_order_is_set_by_the_seed(many_shards):
     assert order(0, 8) == order(0, 8)
     assert order(0, 8) != order(1, 8)
     assert sorted(order(0, 8)) == sorted(order(0, 0)) != order(0, 8)  # same clips, another order
+
+
+def test_clips_per_video_keeps_groups_of_one_video_together_through_the_shuffle(many_shards):
+    """12 clips of 2 videos, 2 per shard (a video's clips in a row): groups of 2 stay whole through the
+    shuffle, so every batch of 2 is one video; without groups the shuffle mixes the videos."""
+    pattern = str(many_shards / "clips-*.tar")
+
+    def run(clips_per_video: int) -> list[ClipBatch]:
+        random.seed(1234)
+        dm = module(pattern, num_frames=2, epoch_length=12, shuffle_buffer=8, clips_per_video=clips_per_video)
+        return batches(dm, dm.train_dataset(0, world_size=1))
+
+    grouped, mixed = run(2), run(1)
+    assert [len(set(b.video_id)) for b in grouped] == [1] * 6
+    assert any(len(set(b.video_id)) == 2 for b in mixed)
+    assert sorted(clip_ids(grouped)) == sorted(clip_ids(mixed))  # the same clips, once each
+    with pytest.raises(StgUserError, match=r"data.clips_per_video must be in \[1, batch_size=2\], got 3"):
+        module(pattern, clips_per_video=3)

@@ -6,7 +6,15 @@ import pytest
 
 from stg_lightning.data.prepare import PrepareConfig, parse_config
 from stg_lightning.demo import DemoConfig, Stages, load_demo_config, parse_args
-from stg_lightning.demo_eval import COLUMNS, backbone_note, eval_section, readout_summary, table_rows
+from stg_lightning.demo_eval import (
+    COLUMNS,
+    ROW_LABELS,
+    backbone_note,
+    chance_levels,
+    eval_section,
+    readout_summary,
+    table_rows,
+)
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
@@ -16,19 +24,35 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_config_names_files_that_exist():
     cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
-    paths = [cfg.synth["config"], cfg.pretrain["config"], *cfg.train["configs"], cfg.train["global_only"]]
+    reproduce = parse_args(["--config", "configs/demo.yaml", "--config", "configs/reproduce.yaml"])
+    runs = [p for c in (cfg, reproduce) for extra in c.train["runs"].values() for p in extra]
+    paths = [cfg.synth["config"], cfg.pretrain["config"], *cfg.train["configs"], *runs]
     assert all((ROOT / p).is_file() for p in paths), paths
     assert set(cfg.eval["splits"]) == {"gyt", "myt", "yc_inter"}
+    # The report's model rows are the runs; reproduce adds the selection ablations (Tables 5, 9).
+    assert list(cfg.train["runs"]) == ["full", "global_only", "local_only"]
+    assert list(reproduce.train["runs"]) == [*cfg.train["runs"], "sel_topk", "sel_none", "sel_random"]
+    assert set(reproduce.train["runs"]) <= set(ROW_LABELS)
 
 
 def test_demo_readouts_are_inference_and_scoring_configs():
     ev = load_demo_config(ROOT / "configs" / "demo.yaml").eval
-    demo = eval_section(InferenceConfig, ev["inference"], "inference")
-    paper = eval_section(InferenceConfig, ev["paper_inference"], "paper_inference")
-    assert (demo.temporal, demo.spatial) == ("patch_pool", "patch_similarity")
-    assert (paper.temporal, paper.spatial) == ("global", "rollout")  # docs/evaluation.md §1
+    paper = eval_section(InferenceConfig, ev["inference"], "inference")
+    zero_shot = eval_section(InferenceConfig, ev["zero_shot_inference"], "zero_shot_inference")
+    extra = eval_section(InferenceConfig, ev["extra_rows"]["full_patch_readout"]["inference"], "x")
+    assert (paper.temporal, paper.spatial, paper.raw_features) == ("global", "rollout", False)  # §1
+    assert (zero_shot.temporal, zero_shot.spatial, zero_shot.raw_features) == (
+        "global",
+        "patch_similarity",
+        True,
+    )
+    assert (extra.temporal, extra.spatial) == ("patch_pool", "patch_similarity")
     assert eval_section(ScoringConfig, ev["scoring"], "scoring").relative_tau
-    assert "temporal=patch_pool" in readout_summary(ev)["trained model"]
+    summary = readout_summary(ev)
+    assert "temporal=global, spatial=rollout" in summary["model rows (paper readout)"]
+    assert (
+        "raw_features=True" in summary["zero_shot"] and "temporal=patch_pool" in summary["full_patch_readout"]
+    )
     with pytest.raises(
         StgUserError, match=r"demo config eval\.inference: unknown key 'temporl'.*: .*temporal"
     ):
@@ -115,18 +139,19 @@ def test_stages_skip_finished_outputs_and_stop_on_failure(tmp_path):
 
 def test_table_rows_follow_the_report_order_and_leave_gaps():
     results = {
-        "gyt": {"oracle": {"pointing": 1.0}, "trained model": {"pointing": 0.5, "video_map": 0.25}},
-        "myt": {"trained model": {"temporal_iou": 0.4}},
+        "gyt": {"oracle": {"pointing": 1.0}, "full": {"pointing": 0.5, "video_map": 0.25}, "new": {}},
+        "myt": {"full": {"temporal_iou": 0.4}},
     }
-    rows = table_rows(results)
-    assert [r["name"] for r in rows] == ["trained model", "oracle"]
+    rows = table_rows(results, {"full": "the model", "oracle": "oracle"})
+    assert [r["name"] for r in rows] == ["the model", "oracle", "new"]  # unlabelled keys last, by key
     assert rows[0] == {
-        "name": "trained model",
+        "name": "the model",
+        "key": "full",
         "gyt/pointing": 0.5,
         "gyt/video_map": 0.25,
         "myt/temporal_iou": 0.4,
     }
-    assert set(rows[0]) - {"name"} <= set(COLUMNS)
+    assert set(rows[0]) - {"name", "key"} <= set(COLUMNS)
 
 
 def test_backbone_note_reads_the_pretraining_summary(tmp_path):
@@ -150,7 +175,7 @@ def test_report_inputs_are_the_stage_outputs_and_demo_eval_does_not_import_demo(
     stages = Stages(cfg)
     stages.timings["prepare shards"] = 1.5
     inputs = stages.report_inputs()
-    out, runs = tmp_path / "out", ("grounding", "global_only")
+    out, runs = tmp_path / "out", ("full", "global_only", "local_only")
     assert (inputs.out, inputs.synth_dir, inputs.backbone) == (out, out / "synth", out / "backbone.pt")
     assert inputs.checkpoints == {n: out / "runs" / n / "checkpoints" / "last.ckpt" for n in runs}
     assert inputs.metrics == {n: out / "runs" / n / "metrics.csv" for n in runs}
@@ -160,3 +185,23 @@ def test_report_inputs_are_the_stage_outputs_and_demo_eval_does_not_import_demo(
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "stg_lightning.demo" not in imported
+
+
+def test_chance_levels_come_from_the_runs_batch_size(tmp_path):
+    (tmp_path / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 32\n")
+    chance = chance_levels(tmp_path)
+    assert chance["loss_global"] == chance["loss_local"] == pytest.approx(2 * 3.4657359, abs=1e-6)
+    assert chance["top1"] == 1 / 32
+
+
+def test_cache_stage_builds_the_training_backbone(tmp_path):
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    cfg.out = str(tmp_path)
+    backbone = Stages(cfg).train_backbone()
+    # The training configs' backbone section (later files win), loading the demo's pretrained weights.
+    assert (backbone.model_name, backbone.max_words, backbone.words_with_sentence) == (
+        "stg-tiny-vit-clip",
+        8,
+        True,
+    )
+    assert backbone.pretrained == str(tmp_path / "backbone.pt")

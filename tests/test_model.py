@@ -51,6 +51,24 @@ def test_padded_frames_and_words_do_not_change_scores(variant):
     torch.testing.assert_close(before, after)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pairwise_scores_equal_one_forward_per_pair(variant):
+    """The batched pair path (pooled last cross block for self_cross) against each pair on its own."""
+    head = _head(variant, chunk_size=2).double()
+    patches, patch_mask, words, word_mask = (x.double() if x.is_floating_point() else x for x in _inputs())
+    patch_mask[0] = False  # a clip without any valid frame
+    scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
+    with torch.no_grad():
+        one_by_one = torch.stack(
+            [
+                torch.cat([head.forward_pairs(patches[[i]], patch_mask[[i]], words[[j]], word_mask[[j]])
+                           for j in range(5)])
+                for i in range(3)
+            ]
+        )  # fmt: skip
+    torch.testing.assert_close(scores, one_by_one, atol=1e-12, rtol=0)
+
+
 def test_checkpointed_chunks_give_the_same_gradients():
     head = _head(chunk_size=2)
     patches, patch_mask, words, word_mask = _inputs()

@@ -27,6 +27,7 @@ from stg_lightning.pretrain.data import (
     trim_padding,
 )
 from stg_lightning.pretrain.module import (
+    PretrainLossConfig,
     PretrainModule,
     PretrainOptimConfig,
     multi_positive_nce,
@@ -214,6 +215,8 @@ def test_zero_shot_verb_choice_known_answer():
     centres = [np.zeros((1, 2))] * 2
     pset = PointingSet(frames, ["red", "red"], boxes, centres, centres, [texts, texts])
     assert zero_shot_verb_choice(ColourStub(), pset) == 0.5
+    # The frame token reads the same choice from the whole frame (ColourStub's global = mean colour).
+    assert zero_shot_verb_choice(ColourStub(), pset, frame_token=True) == 0.5
     with pytest.raises(ValueError, match="verb_texts"):
         zero_shot_verb_choice(ColourStub(), PointingSet(frames, texts[:2], boxes, centres, centres))
 
@@ -235,6 +238,28 @@ def test_draw_pointing_set_boxes_hold_the_acting_object():
 # ---------------------------------------------------------------------------------------------- training
 def _batch(ds: TokenizedPairs, n: int) -> dict[str, Tensor]:
     return {k: torch.stack([ds[i][k] for i in range(n)]) for k in ds[0]}
+
+
+def test_frame_level_loss_terms_follow_their_weights(pairs):
+    """patch_weight 0 + phrase_weight 1 (CLIP's regime): the phrase term scores phrases against the frame
+    token, with the same multi-positive targets as the patch term; no patch term is computed."""
+    torch.manual_seed(0)
+    keys = int(pairs.keys.action_mask().sum())
+    backbone = OpenClipConfig(model_name="stg-tiny-rn", pretrained=None)
+    frame_level = PretrainLossConfig(phrase_weight=1.0, patch_weight=0.0)
+    module = PretrainModule(backbone, loss=frame_level, num_action_keys=keys).eval()
+    batch = _batch(TokenizedPairs(pairs, module.backbone.tokenize), 8)
+    with torch.no_grad():
+        out = module.losses(batch)
+        emb = module.embed(batch)
+    assert set(out) == {"loss", "global", "phrase"}
+    torch.testing.assert_close(out["loss"], out["global"] + out["phrase"])
+    named = batch["content"][:, batch["phrase_keys"].flatten()]
+    want = multi_positive_nce(module._scale(module.logit_scale) * emb["frames"] @ emb["phrases"].T, named)
+    torch.testing.assert_close(out["phrase"], want)
+    module.loss_cfg = PretrainLossConfig()  # defaults: global + patch, no phrase term
+    with torch.no_grad():
+        assert set(module.losses(batch)) == {"loss", "global", "patch"}
 
 
 def test_training_lowers_loss_and_weights_load_frozen(pairs, tmp_path):

@@ -1,5 +1,6 @@
 """Report support: figures as readable PNGs, report.md (the text-blind baselines: test_eval_baselines)."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,13 @@ from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.report.figures import (
     OverlaySample,
+    curve_panels,
     overlay_samples,
+    plot_heatmap_comparison,
     plot_heatmap_overlays,
     plot_timelines,
     plot_training_curves,
+    read_metrics_csv,
 )
 from stg_lightning.report.markdown import MISSING, write_report
 
@@ -47,20 +51,72 @@ def test_training_curves_png(tmp_path: Path):
     _assert_png(plot_training_curves({"run a": csv}, tmp_path / "curves.png"))
     with pytest.raises(StgUserError, match=r"metrics\.csv not found"):
         plot_training_curves({"run a": tmp_path / "missing.csv"}, tmp_path / "x.png")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("epoch,step,lr\n0,1,0.1\n")
+    with pytest.raises(StgUserError, match="no loss or top-1 columns"):
+        plot_training_curves({"run a": empty}, tmp_path / "x.png")
 
 
-def test_heatmap_overlays_png(tmp_path: Path):
+def _write_val_metrics(path: Path) -> Path:
+    """Train rows every 10 steps, val rows (losses and top-1) at steps 50 and 100, empty cells elsewhere."""
+    header = "epoch,step,train/loss,train/loss_global,train/loss_local,"
+    header += "val/loss,val/loss_global,val/loss_local,val/top1_global,val/top1_local\n"
+    train = "".join(
+        f"0,{s},{3 - 0.01 * s},{1.5 - 0.005 * s},{1.5 - 0.005 * s},,,,,\n" for s in range(0, 101, 10)
+    )
+    path.write_text(header + train + "0,50,,,,2.6,1.3,1.3,0.2,0.1\n1,100,,,,2.4,1.2,1.2,0.3,0.15\n")
+    return path
+
+
+def test_curve_panels_pair_train_and_val_per_step_with_chance(tmp_path: Path):
+    runs = {"full": read_metrics_csv(_write_val_metrics(tmp_path / "metrics.csv"))}
+    chance = {"loss": 2 * math.log(8), "loss_local": math.log(8), "top1": 0.125}
+    panels = {p.title: p for p in curve_panels(runs, chance)}
+    assert list(panels) == ["loss", "loss_global", "loss_local", "top1_global", "top1_local"]
+    train, val = panels["loss_global"].series
+    assert (train.label, train.is_val, len(train.xs)) == ("full train", False, 11)
+    assert (val.label, val.is_val, val.xs, val.ys) == ("full val", True, [50.0, 100.0], [1.3, 1.2])
+    assert panels["loss_local"].chance == pytest.approx(math.log(8))  # the longest matching key wins
+    assert panels["loss_global"].chance == pytest.approx(2 * math.log(8))  # "loss" covers "loss_global"
+    for name in ("top1_global", "top1_local"):
+        assert panels[name].ylabel == "top-1 retrieval" and panels[name].chance == 0.125
+        assert [s.label for s in panels[name].series] == ["full val"]
+    assert all(p.chance is None for p in curve_panels(runs))
+
+
+def test_training_curves_with_val_steps_and_chance_png(tmp_path: Path):
+    csv = _write_val_metrics(tmp_path / "metrics.csv")
+    out = plot_training_curves(
+        {"full": csv, "global only": csv}, tmp_path / "curves.png", chance={"loss_local": 2.0, "top1": 0.125}
+    )
+    _assert_png(out)
+
+
+def _two_samples() -> list[OverlaySample]:
     frame = np.zeros((32, 32, 3), np.uint8)
     frame[8:16, 8:16] = 255
     heat = np.zeros((4, 4), np.float32)
     heat[1, 1] = 1.0
-    samples = [
+    return [
         OverlaySample(
             frame=frame, heat=heat, point=(12.0, 12.0), gt_box=(8, 8, 15, 15), query="cut x", caption="a"
         ),
         OverlaySample(frame=frame, heat=None, point=None, gt_box=(0, 0, 3, 3), query="stir y", caption="b"),
     ]
-    _assert_png(plot_heatmap_overlays(samples, tmp_path / "overlay.png"))
+
+
+def test_heatmap_overlays_png(tmp_path: Path):
+    _assert_png(plot_heatmap_overlays(_two_samples(), tmp_path / "overlay.png"))
+
+
+def test_heatmap_comparison_png(tmp_path: Path):
+    samples = _two_samples()
+    rows = {"full": samples, "global only": samples[::-1]}
+    _assert_png(plot_heatmap_comparison(rows, tmp_path / "comparison.png"))
+    with pytest.raises(ValueError, match="same number of samples"):
+        plot_heatmap_comparison({"full": samples, "global only": samples[:1]}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="at least one"):
+        plot_heatmap_comparison({}, tmp_path / "x.png")
 
 
 def test_overlay_samples_read_frames_and_the_scored_point(synth: Path, tmp_path: Path):

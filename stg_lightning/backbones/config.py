@@ -43,7 +43,10 @@ class OpenClipConfig:
         The method's words exclude it (docs/method.md §1), hence off by default.
     local_attention_radius: ViT only. Patch tokens attend only to patches within this Chebyshev radius on
         the grid (CLS attends to all), so grid tokens stay local. None = the model's default (1 for
-        "stg-tiny-vit-local", global attention otherwise).
+        "stg-tiny-vit-local" and "stg-tiny-vit-clip", global attention otherwise).
+    local_attention_layers: how many leading vision layers use that local mask; the later ones attend
+        globally and mix context into every patch token, as a real CLIP's late layers do. None = the model's
+        default (2 for "stg-tiny-vit-clip", every layer otherwise).
     image_size: frame side in pixels; None = the model's native size (other sizes resize the positional
         embedding).
     download: allow fetching a tag's weights when they are not cached (never when HF_HUB_OFFLINE=1).
@@ -56,6 +59,7 @@ class OpenClipConfig:
     max_words: int = 20
     words_with_sentence: bool = False
     local_attention_radius: int | None = None
+    local_attention_layers: int | None = None
     image_size: int | None = None
     download: bool = True
     cache_dir: str | None = None

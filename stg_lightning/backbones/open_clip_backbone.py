@@ -12,7 +12,11 @@ from torch import Tensor, nn
 from stg_lightning.backbones.base import Backbone
 from stg_lightning.backbones.config import OpenClipConfig
 from stg_lightning.backbones.open_clip_weights import create_open_clip
-from stg_lightning.backbones.tiny_configs import DEFAULT_LOCAL_ATTENTION_RADIUS, register_tiny_configs
+from stg_lightning.backbones.tiny_configs import (
+    DEFAULT_LOCAL_ATTENTION_LAYERS,
+    DEFAULT_LOCAL_ATTENTION_RADIUS,
+    register_tiny_configs,
+)
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 
@@ -93,9 +97,21 @@ class OpenClipBackbone(Backbone):
             self.grid = tuple(self.visual.grid_size)
             mask = None if radius is None else local_attention_mask(self.grid, radius)
             self.register_buffer("vit_attn_mask", mask, persistent=False)
+            depth = len(self.visual.transformer.resblocks)
+            local = cfg.local_attention_layers
+            if local is None:
+                local = DEFAULT_LOCAL_ATTENTION_LAYERS.get(cfg.model_name, depth)
+            if not 0 <= local <= depth:
+                raise ValueError(
+                    f"model.backbone.local_attention_layers must be in [0, {depth}] for {cfg.model_name}, "
+                    f"got {local}"
+                )
+            self.local_layers = local
         elif isinstance(self.visual, ModifiedResNet):
-            if radius is not None:
-                raise ValueError("model.backbone.local_attention_radius applies to ViT towers only")
+            if radius is not None or cfg.local_attention_layers is not None:
+                raise ValueError(
+                    "model.backbone.local_attention_radius / local_attention_layers apply to ViT towers only"
+                )
             size = self.visual.image_size
             side = size // 32  # ModifiedResNet downsamples by 32
             self.grid = (side, side)
@@ -157,7 +173,11 @@ class OpenClipBackbone(Backbone):
         x = vit.conv1(images).flatten(2).transpose(1, 2)  # [n, N, width], row-major grid
         cls = vit.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + vit.positional_embedding.to(x.dtype)
-        x = vit.transformer(vit.ln_pre(x), attn_mask=self.vit_attn_mask)
+        x = vit.ln_pre(x)
+        if not vit.transformer.batch_first:
+            raise NotImplementedError("open_clip ViTs with sequence-first transformers are not supported")
+        for i, block in enumerate(vit.transformer.resblocks):
+            x = block(x, attn_mask=self.vit_attn_mask if i < self.local_layers else None)
         if vit.final_ln_after_pool:
             pooled = vit.ln_post(_vit_pool(x, vit.pool_type))
             x = vit.ln_post(x)

@@ -6,6 +6,9 @@
   by default, so a grid token sees 5×5 patches and stays local (docs/method.md §1). With 3 layers (7×7 of
   the 8×8 grid) and ~1000 pretraining steps, one demo seed's background patches took over the text match
   (zero-shot pointing 0.52); with 2 layers the same seed kept 0.87 and learnt verbs as fast.
+- "stg-tiny-vit-clip": the stand-in for CLIP's regime (docs/method.md §1): 3 vision layers, the first two
+  with radius-1 local attention (a local trunk), the last attending globally, so context is mixed into every
+  patch token as in a real CLIP's late layers while the residual stream keeps each patch's own content.
 - "stg-tiny-rn": a tiny ModifiedResNet (2×2 grid at 64 px) for testing the ResNet path.
 """
 
@@ -19,7 +22,9 @@ MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 TINY_MODELS = tuple(sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json")))
 
 # Backbone default for `local_attention_radius` when the config leaves it None.
-DEFAULT_LOCAL_ATTENTION_RADIUS = {"stg-tiny-vit-local": 1}
+DEFAULT_LOCAL_ATTENTION_RADIUS = {"stg-tiny-vit-local": 1, "stg-tiny-vit-clip": 1}
+# Backbone default for `local_attention_layers` (leading layers with the local mask) when left None.
+DEFAULT_LOCAL_ATTENTION_LAYERS = {"stg-tiny-vit-clip": 2}
 
 
 def register_tiny_configs() -> None:

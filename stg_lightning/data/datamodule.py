@@ -74,6 +74,25 @@ def shuffle_stage(samples: Iterator[dict], bufsize: int, seed: int) -> Iterator[
     yield from wds.shuffle(bufsize, initial=bufsize // 2, rng=worker_rng(seed))(samples)
 
 
+def video_group_stage(samples: Iterator[dict], group_size: int) -> Iterator[list[dict]]:
+    """Consecutive samples of one video (shards hold a video's clips in a row; the key is
+    `<video>__<sentence>`) in groups of at most `group_size`, so a shuffle keeps each group together."""
+    group: list[dict] = []
+    for sample in samples:
+        video = str(sample.get("__key__", "")).rpartition("__")[0]
+        if group and (len(group) == group_size or video != group[0]["__key__"].rpartition("__")[0]):
+            yield group
+            group = []
+        group.append(sample)
+    if group:
+        yield group
+
+
+def flatten_stage(groups: Iterator[list[dict]]) -> Iterator[dict]:
+    for group in groups:
+        yield from group
+
+
 def batch_stage(
     clips: Iterator[dict], batch_size: int, collate: Callable, counter: SkipCounter, partial_batches: bool
 ) -> Iterator[ClipBatch]:
@@ -136,6 +155,9 @@ class ShardDataModule(L.LightningDataModule):
     training shards for validation. Without `resample`, every rank reads its own shards (rank::world_size),
     so ranks see disjoint samples. With `use_cached_tokens` the shards must come from
     `stg prepare --cache-tokens` (`<out>/tokens/`) and batches carry backbone tokens instead of frames.
+    `clips_per_video` k > 1 keeps up to k clips of one video next to each other through the shuffle, so a
+    training batch holds B / k videos with k clips each: in-video negatives, which share the scene and differ
+    in what is done when (docs/method.md §7); 1 = independent clips, as the paper samples.
     After transfer to the device, frames are CLIP-normalised float32 and cached tokens float32.
     """
 
@@ -157,6 +179,7 @@ class ShardDataModule(L.LightningDataModule):
         max_skip_rate: float = 0.01,
         skip_check_after: int = 1000,
         use_cached_tokens: bool = False,
+        clips_per_video: int = 1,
     ) -> None:
         super().__init__()
         self.inputs = inputs or InputSpec()
@@ -167,6 +190,10 @@ class ShardDataModule(L.LightningDataModule):
             Tokenizer(self.inputs.tokenizer, self.inputs.context_length) if self.inputs.tokenizer else None
         )
         self.skips = SkipMonitor(max_skip_rate, skip_check_after)
+        if clips_per_video < 1 or clips_per_video > batch_size:
+            raise StgUserError(
+                f"data.clips_per_video must be in [1, batch_size={batch_size}], got {clips_per_video}"
+            )
 
     def shard_lists(self) -> tuple[list[str], list[str]]:
         """(train, val) shard URLs, validated."""
@@ -196,8 +223,14 @@ class ShardDataModule(L.LightningDataModule):
             RankShardList(urls, rank, world_size, hp.resample and train, hp.seed),
             wds.tarfile_to_samples(handler=counter.handler),
         ]
+        grouped = train and hp.clips_per_video > 1
+        if grouped:
+            stages.append(partial(video_group_stage, group_size=hp.clips_per_video))
         if train and hp.shuffle_buffer > 1:
-            stages.append(partial(shuffle_stage, bufsize=hp.shuffle_buffer, seed=hp.seed + rank))
+            bufsize = max(2, hp.shuffle_buffer // hp.clips_per_video) if grouped else hp.shuffle_buffer
+            stages.append(partial(shuffle_stage, bufsize=bufsize, seed=hp.seed + rank))
+        if grouped:
+            stages.append(flatten_stage)
         stages.append(partial(decode_stage, decode=decode, counter=counter, seed=hp.seed + rank))
         stages.append(partial(batch_stage, batch_size=hp.batch_size, collate=collate, counter=counter,
                               partial_batches=not train))  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -49,15 +50,24 @@ class MultiHeadAttention(nn.Module):
     def _heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (self.num_heads, -1)).transpose(-3, -2)  # [..., L, d] → [..., H, L, dh]
 
-    def forward(
-        self, x: Tensor, context: Tensor, context_mask: Tensor, return_attention: bool = False
-    ) -> tuple[Tensor, Tensor | None]:
-        """x [..., Lq, d] attends to context [..., Lk, d] (mask [..., Lk]) → (x', attn [..., H, Lq, Lk])."""
+    def _qkv(self, x: Tensor, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-head queries of x and keys / values of context, [..., H, L, dh] (unit norm for "cosine")."""
         q = self._heads(self.query(self.norm_query(x)))
         ctx = self.norm_context(context)
         k, v = self._heads(self.key(ctx)), self._heads(self.value(ctx))
         if self.kind == "cosine":
             q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        return q, k, v
+
+    def _output(self, x: Tensor, mixed: Tensor) -> Tensor:
+        """Residual output x + W_o·mixed for mixed [..., H, L, dh]."""
+        return x + self.out(mixed.transpose(-3, -2).flatten(-2))
+
+    def forward(
+        self, x: Tensor, context: Tensor, context_mask: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """x [..., Lq, d] attends to context [..., Lk, d] (mask [..., Lk]) → (x', attn [..., H, Lq, Lk])."""
+        q, k, v = self._qkv(x, context)
         key_mask = safe_key_mask(context_mask)[..., None, None, :]  # [..., 1, 1, Lk] over heads and queries
         attn = None
         if return_attention or q.shape[:-3] != k.shape[:-3]:
@@ -75,8 +85,32 @@ class MultiHeadAttention(nn.Module):
                 dropout_p=self.dropout.p if self.training else 0.0,
                 scale=self.scale,
             ).reshape(q.shape)
-        out = x + self.out(mixed.transpose(-3, -2).flatten(-2))
-        return out, (attn if return_attention else None)
+        return self._output(x, mixed), (attn if return_attention else None)
+
+    def pair_attention(self, x: Tensor, context: Tensor, context_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Every x [A, Lq, d] attending to every context [B, Lk, d] (mask [B, Lk]) without copying either:
+        attention [A, B, H, Lq, Lk] (dropout applied) and the context's values [B, H, Lk, dh]."""
+        q, k, v = self._qkv(x, context)
+        logits = torch.einsum("ahqd,bhkd->abhqk", q, k) * self.scale
+        key_mask = safe_key_mask(context_mask)[None, :, None, None, :]
+        return self.dropout(logits.masked_fill(~key_mask, float("-inf")).softmax(dim=-1)), v
+
+    def pair_outputs(self, x: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+        """`forward` for every (x, context) pair: x [A, Lq, d], context [B, Lk, d] → [A, B, Lq, d]."""
+        attn, v = self.pair_attention(x, context, context_mask)
+        return self._output(x[:, None], torch.einsum("abhqk,bhkd->abhqd", attn, v))
+
+    def pair_pooled_outputs(self, x: Tensor, x_mask: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+        """Masked mean over x's positions of `pair_outputs`, [A, B, d], without the per-position outputs:
+        nothing nonlinear follows the mixing, so the mean of x + W_o·(attn v) + b is
+        mean(x) + W_o·(mean attn) v + b. A pooled score costs O(Lq·Lk) per pair instead of O(Lq·d²)."""
+        attn, v = self.pair_attention(x, context, context_mask)
+        weights = x_mask.to(attn.dtype)
+        count = weights.sum(-1)  # [A]
+        mean_attn = torch.einsum("abhqk,aq->abhk", attn, weights / count.clamp(min=1)[:, None])
+        update = self.out(torch.einsum("abhk,bhkd->abhd", mean_attn, v).flatten(-2))
+        pooled_x = (x * weights[..., None]).sum(-2) / count.clamp(min=1)[:, None]
+        return pooled_x[:, None] + update * (count > 0)[:, None, None]
 
 
 class CrossBlock(nn.Module):

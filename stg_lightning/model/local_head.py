@@ -119,9 +119,22 @@ class LocalHead(nn.Module):
 
     def _paired_chunk(self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
         """Scores [Bv, C] of videos [Bv, R, d] × texts [C, K, d] via broadcasting (no input copies)."""
+        if self.num_unpaired == len(self.blocks) - 1:
+            return self._last_cross_scores(regions, region_mask, words, word_mask)
         rm, wm = region_mask[:, None], word_mask[None]
         r, w, _ = self._run(slice(self.num_unpaired, None), regions[:, None], rm, words[None], wm)
         return self._score(r, rm, w, wm)
+
+    def _last_cross_scores(
+        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor
+    ) -> Tensor:
+        """Pair scores when only the last block (a cross block) depends on the pair (`self_cross`): the
+        regions' outputs are pooled without being built (`pair_pooled_outputs`), the words' are [Bv, C, K, d]."""
+        block = self.blocks[-1]
+        video = block.region_to_word.pair_pooled_outputs(regions, region_mask, words, word_mask)  # [Bv, C, d]
+        new_words = block.word_to_region.pair_outputs(words, regions, region_mask)  # [C, Bv, K, d]
+        text = masked_mean(new_words, word_mask[:, None], dim=-2).transpose(0, 1)
+        return F.cosine_similarity(video, text, dim=-1)
 
     def pairwise_scores(
         self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor

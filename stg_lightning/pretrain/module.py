@@ -1,8 +1,9 @@
 """PretrainModule: CLIP-style image–text training of a tiny open_clip backbone on synthetic pairs.
 
-Loss = global term (frame global token vs caption sentence token) + patch term (phrase sentence token vs
-the frame's patch tokens, pooled by a softmax over patches). Both are symmetric InfoNCE with a learnable
-logit scale; a text is a positive of every frame it is true of (`data.caption_fits`, phrase keys), so
+Loss = global term (frame global token vs caption sentence token) + phrase term (frame global token vs
+single-action phrases, hard negatives included: still image level) + patch term (phrase sentence token vs
+the frame's patch tokens, pooled by a softmax over patches). All are symmetric InfoNCE with a learnable
+logit scale (the two frame-level terms share one); a text is a positive of every frame it is true of (`data.caption_fits`, phrase keys), so
 two frames that show the same thing are not pushed apart.
 """
 
@@ -24,13 +25,15 @@ from stg_lightning.pretrain.data import caption_fits
 
 @dataclass
 class PretrainLossConfig:
-    """global_weight / patch_weight: weights of the two terms (0 turns one off).
+    """global_weight / phrase_weight / patch_weight: weights of the three terms (0 turns one off). With
+        patch_weight 0 the backbone is trained at the level of the whole frame only, as CLIP is.
     init_temperature: initial softmax temperature of both terms (CLIP: 0.07); the logit scales are learnt,
         clamped at max_logit_scale.
     patch_pool_temperature: temperature of the softmax over patches that pools phrase–patch cosines into one
         frame–phrase score (small: close to the max; 0 = max)."""
 
     global_weight: float = 1.0
+    phrase_weight: float = 0.0
     patch_weight: float = 1.0
     init_temperature: float = 0.07
     max_logit_scale: float = 100.0
@@ -121,11 +124,17 @@ class PretrainModule(L.LightningModule):
         global_loss = multi_positive_nce(
             self._scale(self.logit_scale) * emb["frames"] @ emb["captions"].T, fits
         )
-        scores = pooled_patch_scores(emb["patches"], emb["phrases"], cfg.patch_pool_temperature)
         named = batch["content"][:, batch["phrase_keys"].flatten()]
-        patch_loss = multi_positive_nce(self._scale(self.patch_logit_scale) * scores, named)
-        total = cfg.global_weight * global_loss + cfg.patch_weight * patch_loss
-        return {"loss": total, "global": global_loss, "patch": patch_loss}
+        out = {"global": global_loss}
+        if cfg.phrase_weight:
+            logits = self._scale(self.logit_scale) * emb["frames"] @ emb["phrases"].T
+            out["phrase"] = multi_positive_nce(logits, named)
+        if cfg.patch_weight:
+            scores = pooled_patch_scores(emb["patches"], emb["phrases"], cfg.patch_pool_temperature)
+            out["patch"] = multi_positive_nce(self._scale(self.patch_logit_scale) * scores, named)
+        weights = {"global": cfg.global_weight, "phrase": cfg.phrase_weight, "patch": cfg.patch_weight}
+        out["loss"] = sum(weights[k] * v for k, v in out.items())
+        return out
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self.losses(batch)

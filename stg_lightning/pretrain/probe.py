@@ -10,6 +10,9 @@ Verb choice: on the same frames, the acting object's phrase with each verb of th
 egg", "shake the egg", ...), scored by the best patch; a hit if the true verb scores highest (chance
 1 / verbs). It tells whether the backbone binds the verb to the object or only finds the object.
 
+Frame verb choice: the same choice scored by the frame (CLS) token alone, the readout of the paper's *when*
+(a backbone trained at frame level only, as CLIP, should make it while pointing poorly).
+
 Retrieval: frame → caption top-1 on held-out pairs; a hit if the chosen caption fits the frame
 (`data.caption_fits`: it names all the frame's actions and nothing that is not shown).
 """
@@ -148,15 +151,22 @@ def zero_shot_pointing(backbone: Backbone, pointing: PointingSet, batch_size: in
     return float(np.mean([_inside(p[None], b)[0] for p, b in zip(points, pointing.boxes.numpy())]))
 
 
-def zero_shot_verb_choice(backbone: Backbone, pointing: PointingSet, batch_size: int = 256) -> float:
-    """Fraction of frames where the true verb's phrase has the highest best-patch cosine among all verbs."""
+def zero_shot_verb_choice(
+    backbone: Backbone, pointing: PointingSet, batch_size: int = 256, frame_token: bool = False
+) -> float:
+    """Fraction of frames where the true verb's phrase has the highest best-patch cosine among all verbs
+    (`frame_token`: the frame token's cosine instead)."""
     if not pointing.verb_texts:
         raise ValueError("zero_shot_verb_choice: the pointing set has no verb_texts")
     per_frame = len(pointing.verb_texts[0])
     with evaluating(backbone):
-        _, patches = _encode_frames(backbone, pointing.frames, batch_size)
+        frames, patches = _encode_frames(backbone, pointing.frames, batch_size)
         texts = _encode_texts(backbone, [t for ts in pointing.verb_texts for t in ts], batch_size)
-    scores = torch.einsum("mnd,mvd->mvn", patches, texts.view(len(patches), per_frame, -1)).amax(-1)
+    texts = texts.view(len(patches), per_frame, -1)
+    if frame_token:
+        scores = torch.einsum("md,mvd->mv", frames, texts)
+    else:
+        scores = torch.einsum("mnd,mvd->mvn", patches, texts).amax(-1)
     return float((scores.argmax(-1) == 0).float().mean())
 
 
@@ -177,6 +187,7 @@ def probe(
     return {
         "pointing": zero_shot_pointing(backbone, pointing, batch_size),
         "verb_choice": zero_shot_verb_choice(backbone, pointing, batch_size),
+        "frame_verb_choice": zero_shot_verb_choice(backbone, pointing, batch_size, frame_token=True),
         "retrieval": zero_shot_retrieval(backbone, pairs, batch_size),
     }
 

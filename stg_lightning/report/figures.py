@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 import matplotlib
 import numpy as np
@@ -29,9 +29,16 @@ from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPr
 from stg_lightning.eval.records import Box, EvalDataset, VideoRecord, normalise_query
 from stg_lightning.eval.viterbi import viterbi_align
 
-# Curves of a Lightning CSVLogger metrics.csv: (column, x column).
-TRAIN_CURVES = (("train/loss", "step"), ("train/loss_global", "step"), ("train/loss_local", "step"))
-VAL_CURVES = (("val/loss", "epoch"),)
+# Quantities of a Lightning CSVLogger metrics.csv, one panel each: (column name after "train/" or "val/",
+# y label). Train and val rows both carry ``step`` (validation runs every N steps), so x is always the step.
+CURVE_QUANTITIES = (
+    ("loss", "loss"),
+    ("loss_global", "loss"),
+    ("loss_local", "loss"),
+    ("top1_global", "top-1 retrieval"),
+    ("top1_local", "top-1 retrieval"),
+)
+CURVE_STAGES = ("train", "val")
 BACKGROUND_COLOUR = "#e6e6e6"
 
 
@@ -85,32 +92,81 @@ def _series(rows: list[dict[str, float]], column: str, x: str) -> tuple[list[flo
     return [p[0] for p in points], [p[1] for p in points]
 
 
+class CurveSeries(NamedTuple):
+    """One line of a :class:`CurvePanel`: ``label`` is "<run> train" or "<run> val"."""
+
+    label: str
+    xs: list[float]  # steps
+    ys: list[float]
+    is_val: bool
+
+
+@dataclass
+class CurvePanel:
+    """One panel of :func:`plot_training_curves`: a quantity's train and val series of every run."""
+
+    title: str  # the column name after the stage prefix, e.g. "loss_global"
+    ylabel: str
+    chance: float | None  # drawn as a grey dashed line when given
+    series: list[CurveSeries]
+
+
+def _chance_for(name: str, chance: Mapping[str, float]) -> float | None:
+    """The chance level of ``name``: a key equal to it or a prefix of it + "_" (the longest key wins)."""
+    keys = [k for k in chance if name == k or name.startswith(k + "_")]
+    return float(chance[max(keys, key=len)]) if keys else None
+
+
+def curve_panels(
+    runs: Mapping[str, list[dict[str, float]]], chance: Mapping[str, float] | None = None
+) -> list[CurvePanel]:
+    """The panels of :func:`plot_training_curves` for metrics.csv rows per run (quantities with data only)."""
+    panels = []
+    for name, ylabel in CURVE_QUANTITIES:
+        series = []
+        for run, rows in runs.items():
+            for stage in CURVE_STAGES:
+                xs, ys = _series(rows, f"{stage}/{name}", "step")
+                if xs:
+                    series.append(CurveSeries(f"{run} {stage}", xs, ys, stage == "val"))
+        if series:
+            panels.append(CurvePanel(name, ylabel, _chance_for(name, chance or {}), series))
+    return panels
+
+
 def plot_training_curves(
-    metrics_csv_paths: Mapping[str, str | Path], out_png: str | Path, config: FigureConfig | None = None
+    metrics_csv_paths: Mapping[str, str | Path],
+    out_png: str | Path,
+    config: FigureConfig | None = None,
+    chance: Mapping[str, float] | None = None,
 ) -> Path:
-    """Train losses per step (and ``val/loss`` per epoch) of each named run, one panel per loss."""
+    """Per quantity (losses, top-1 retrieval), each named run's train (line) and val (markers) per step.
+
+    ``chance``: chance level per column name without the stage prefix ("loss_local"; "top1" covers
+    "top1_global" and "top1_local"), drawn as a grey dashed line in the matching panels.
+    """
     cfg = config or FigureConfig()
     runs = {name: read_metrics_csv(path) for name, path in metrics_csv_paths.items()}
-    curves = [
-        (column, x)
-        for column, x in TRAIN_CURVES + VAL_CURVES
-        if any(_series(rows, column, x)[0] for rows in runs.values())
-    ]
-    if not curves:
-        names = ", ".join(c for c, _ in TRAIN_CURVES + VAL_CURVES)
-        raise StgUserError(f"no loss columns ({names}) in {', '.join(map(str, metrics_csv_paths.values()))}")
-    cols = min(2, len(curves))
-    rows = math.ceil(len(curves) / cols)
+    panels = curve_panels(runs, chance)
+    if not panels:
+        names = ", ".join(f"{stage}/{name}" for name, _ in CURVE_QUANTITIES for stage in CURVE_STAGES)
+        raise StgUserError(
+            f"no loss or top-1 columns ({names}) in {', '.join(map(str, metrics_csv_paths.values()))}"
+        )
+    cols = min(2, len(panels))
+    rows = math.ceil(len(panels) / cols)
     fig = Figure(figsize=(5.0 * cols, 3.6 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(curves) :]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    for ax, (column, x) in zip(axes, curves):
-        for name, rows in runs.items():
-            xs, ys = _series(rows, column, x)
-            if xs:
-                ax.plot(xs, ys, marker="o" if x == "epoch" else None, markersize=3, label=name)
-        ax.set(title=column, xlabel=x, ylabel="loss")
+    colours = {f"{run} {stage}": f"C{i % 10}" for i, run in enumerate(runs) for stage in CURVE_STAGES}
+    for ax, panel in zip(axes, panels):
+        for s in panel.series:
+            style = dict(marker="o", markersize=4, linewidth=1.0) if s.is_val else dict(linewidth=1.2)
+            ax.plot(s.xs, s.ys, color=colours[s.label], linestyle="-", label=s.label, **style)
+        if panel.chance is not None:
+            ax.axhline(panel.chance, color="grey", linestyle="--", linewidth=1.0, label="chance")
+        ax.set(title=panel.title, xlabel="step", ylabel=panel.ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle("Training curves")
@@ -141,6 +197,37 @@ def plot_heatmap_overlays(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     fig.suptitle("Predicted heat maps (query → hit / miss)")
+    return _save(fig, out_png, cfg.dpi)
+
+
+def plot_heatmap_comparison(
+    rows: Mapping[str, Sequence[OverlaySample]], out_png: str | Path, config: FigureConfig | None = None
+) -> Path:
+    """One row per model (labelled with its name), the same frames in the same columns."""
+    lengths = {len(samples) for samples in rows.values()}
+    if not rows or 0 in lengths:
+        raise ValueError("plot_heatmap_comparison needs at least one model with at least one sample")
+    if len(lengths) > 1:
+        raise ValueError(
+            "plot_heatmap_comparison needs the same number of samples per model, got "
+            + ", ".join(f"{name}: {len(samples)}" for name, samples in rows.items())
+        )
+    cfg = config or FigureConfig()
+    cols = lengths.pop()
+    fig = Figure(figsize=(3.0 * cols + 0.5, 3.7 * len(rows) + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for row_axes, (name, samples) in zip(axes, rows.items()):
+        for ax, sample in zip(row_axes, samples):
+            _draw_overlay(ax, sample, cfg)
+        row_axes[0].set_ylabel(name, fontsize="large", fontweight="bold")
+    handles = [
+        Patch(facecolor="none", edgecolor="lime", linewidth=2, label="GT box"),
+        Line2D(
+            [], [], color="white", marker="X", markeredgecolor="black", linestyle="", label="predicted point"
+        ),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
+    fig.suptitle("Same frames, each model's heat map (GT box green, predicted point)")
     return _save(fig, out_png, cfg.dpi)
 
 

@@ -50,12 +50,16 @@ def write_report(
     columns: Sequence[str] | Mapping[str, str],
     figures: Mapping[str, str | Path],
     notes: Sequence[str],
+    sections: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``out_dir/report.md``: the table, each figure (caption → PNG, linked relative to ``out_dir``)
-    and the notes as a list. Returns the file's path."""
+    """Write ``out_dir/report.md``: the ``sections`` (heading → Markdown) first, the table, each figure
+    (caption → PNG, linked relative to ``out_dir``) and the notes as a list. Returns the file's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"# {title}", "## Metrics", metrics_table(metrics_table_rows, columns)]
+    parts = [f"# {title}"]
+    for heading, body in (sections or {}).items():
+        parts += [f"## {heading}", body]
+    parts += ["## Metrics", metrics_table(metrics_table_rows, columns)]
     parts.append(f"{MISSING} = not measured by that row.")
     if figures:
         parts.append("## Figures")

@@ -25,13 +25,19 @@ from stg_lightning.eval.predictions import Predictions
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import DATASET_METRICS, ScoringConfig, score_predictions
 
-# Row names of the report's metrics table.
+# Row keys (results files) and their names in report tables.
 CHANCE_BY_AREA, RANDOM_OBJECT, MOTION_ENERGY, UNIFORM_SPLIT = (
-    "chance by area",
-    "random object",
-    "motion energy",
-    "text-blind (uniform split)",
+    "chance_area",
+    "random_object",
+    "motion_energy",
+    "uniform_split",
 )
+TEXT_BLIND_LABELS = {
+    CHANCE_BY_AREA: "chance by area",
+    RANDOM_OBJECT: "random object",
+    MOTION_ENERGY: "motion energy",
+    UNIFORM_SPLIT: "text-blind (uniform split)",
+}
 
 
 @dataclass
