@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stg_lightning.losses import LossConfig, grounding_loss, nce_loss, pair_nce_loss
+from stg_lightning.losses import LossConfig, grounding_loss, nce_loss, pair_nce_loss, retrieval_top1
 from stg_lightning.model import PairScores
 
 SCORES = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
@@ -61,3 +61,10 @@ def test_pair_scores_of_local_rows_use_their_offset():
     rank1 = PairScores(scores[1:], scores.T[1:], offset=1)
     expected = nce_loss(scores[1:], 1, 0.0, scores_t2v=scores.T[1:])
     torch.testing.assert_close(pair_nce_loss(rank1, 0.0, None), expected)
+
+
+def test_retrieval_top1_counts_rows_whose_positive_scores_highest_in_both_directions():
+    # Rank 1 of 2 with 2 local rows (offset 2): video→text hits both rows, text→video hits one of two.
+    v2t = torch.tensor([[0.0, 0.1, 0.9, 0.2], [0.3, 0.0, 0.1, 0.8]])
+    t2v = torch.tensor([[0.0, 0.0, 0.7, 0.1], [0.9, 0.0, 0.1, 0.2]])
+    assert retrieval_top1(PairScores(v2t, t2v, offset=2)).item() == pytest.approx(0.75)

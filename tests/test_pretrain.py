@@ -333,7 +333,7 @@ def test_demo_yaml_loads_the_values_it_states():
         max_time_s=300.0,
         batch_size=64,
         num_threads=2,
-        backbone=replace(default.backbone, model_name="stg-tiny-vit-local", pretrained=None),
+        backbone=replace(default.backbone, model_name="stg-tiny-vit-clip", pretrained=None),
         data=replace(
             default.data,
             synth_config=None,
@@ -342,12 +342,12 @@ def test_demo_yaml_loads_the_values_it_states():
             phrases_per_frame=1,
             hard_negatives_per_frame=2,
         ),
-        loss=replace(default.loss, global_weight=1.0, patch_weight=1.0, patch_pool_temperature=0.1),
+        loss=replace(default.loss, global_weight=1.0, phrase_weight=1.0, patch_weight=0.0),
         optim=replace(default.optim, lr=0.002, warmup_steps=20),
         probe=replace(default.probe, pointing_frames=400),
     )
     assert cfg == want
-    assert cfg.backbone.finetune and cfg.backbone.model_name == "stg-tiny-vit-local"  # default_factory kept
+    assert cfg.backbone.finetune and cfg.backbone.model_name == "stg-tiny-vit-clip"  # default_factory kept
 
 
 def test_build_config_layers_yaml_and_flags(tmp_path):
