@@ -17,7 +17,6 @@ from stg_lightning.report.figures import (
     curve_panels,
     overlay_samples,
     plot_heatmap_comparison,
-    plot_heatmap_overlays,
     plot_timelines,
     plot_training_curves,
     read_metrics_csv,
@@ -105,10 +104,6 @@ def _two_samples() -> list[OverlaySample]:
     ]
 
 
-def test_heatmap_overlays_png(tmp_path: Path):
-    _assert_png(plot_heatmap_overlays(_two_samples(), tmp_path / "overlay.png"))
-
-
 def test_heatmap_comparison_png(tmp_path: Path):
     samples = _two_samples()
     rows = {"full": samples, "global only": samples[::-1]}
@@ -128,7 +123,7 @@ def test_overlay_samples_read_frames_and_the_scored_point(synth: Path, tmp_path:
         assert s["frame"].shape == (h, w, 3) and s["frame"].dtype == np.uint8
         x1, y1, x2, y2 = s["gt_box"]
         assert s["point"] == ((x1 + x2) / 2, (y1 + y2) / 2)  # the oracle points at the box centre
-    _assert_png(plot_heatmap_overlays(samples, tmp_path / "overlay.png"))
+    _assert_png(plot_heatmap_comparison({"oracle": samples}, tmp_path / "overlay.png"))
 
 
 def test_timelines_png(synth: Path, tmp_path: Path):

@@ -47,7 +47,6 @@ class FigureConfig:
     """Sizes and styles of the report figures."""
 
     dpi: int = 120
-    overlay_columns: int = 4  # samples per row of the overlay grid
     overlay_side: int = 256  # heat is upsampled to about this many pixels per frame side for display
     heat_alpha: float = 0.5
     heat_cmap: str = "jet"
@@ -55,7 +54,7 @@ class FigureConfig:
 
 
 class OverlaySample(TypedDict):
-    """One panel of :func:`plot_heatmap_overlays`; ``caption`` (optional) goes under the frame."""
+    """One panel of :func:`plot_heatmap_comparison`; ``caption`` (optional) goes under the frame."""
 
     frame: np.ndarray  # uint8 [H, W, 3]
     heat: np.ndarray | None  # [h, w] grid
@@ -174,32 +173,6 @@ def plot_training_curves(
 
 
 # ----------------------------------------------------------------------------------------- heat overlays
-def plot_heatmap_overlays(
-    samples: Sequence[OverlaySample], out_png: str | Path, config: FigureConfig | None = None
-) -> Path:
-    """A grid of frames with the predicted heat (bilinear, ``align_corners=False``), GT box and point."""
-    if not samples:
-        raise ValueError("plot_heatmap_overlays needs at least one sample")
-    cfg = config or FigureConfig()
-    cols = min(cfg.overlay_columns, len(samples))
-    rows = math.ceil(len(samples) / cols)
-    fig = Figure(figsize=(3.0 * cols, 3.7 * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, sample in zip(axes, samples):
-        _draw_overlay(ax, sample, cfg)
-    for ax in axes[len(samples) :]:
-        ax.set_axis_off()
-    handles = [
-        Patch(facecolor="none", edgecolor="lime", linewidth=2, label="GT box"),
-        Line2D(
-            [], [], color="white", marker="X", markeredgecolor="black", linestyle="", label="predicted point"
-        ),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
-    fig.suptitle("Predicted heat maps (query → hit / miss)")
-    return _save(fig, out_png, cfg.dpi)
-
-
 def plot_heatmap_comparison(
     rows: Mapping[str, Sequence[OverlaySample]], out_png: str | Path, config: FigureConfig | None = None
 ) -> Path:
