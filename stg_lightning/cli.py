@@ -26,18 +26,42 @@ from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.prediction_writer import ClipPredictionWriter
 
-# Tools that are not Lightning subcommands: name → "module:function" taking argv and returning an exit code.
+# Tools that are not Lightning subcommands: name → ("module:function" taking argv and returning an exit
+# code, what it does for `stg --help`).
 TOOLS = {
-    "prepare": "stg_lightning.data.prepare:main",
-    "synth": "stg_lightning.synth.cli:main",
-    "eval": "stg_lightning.eval.cli:main",
-    "sweep": "stg_lightning.sweep:main",
-    "pretrain": "stg_lightning.pretrain.cli:main",
-    "demo": "stg_lightning.demo:main",
-    "reproduce": "stg_lightning.reproduce:main",
-    "combine": "stg_lightning.eval.combine:main",
-    "tables": "stg_lightning.report.tables:main",
+    "prepare": ("stg_lightning.data.prepare:main", "narrated videos + captions → WebDataset clip shards"),
+    "synth": ("stg_lightning.synth.cli:main", "generate the synthetic narrated benchmark"),
+    "pretrain": ("stg_lightning.pretrain.cli:main", "pretrain the tiny stand-in backbone image–text"),
+    "eval": ("stg_lightning.eval.cli:main", "predict and score GYT / MYT / YC-Inter"),
+    "combine": (
+        "stg_lightning.eval.combine:main",
+        "*when* from one predictions file, *where* from another",
+    ),
+    "tables": ("stg_lightning.report.tables:main", "the paper's results tables from evaluation JSON files"),
+    "sweep": ("stg_lightning.sweep:main", "run a W&B sweep file's grid locally, one run after another"),
+    "demo": ("stg_lightning.demo:main", "the whole loop on the synthetic benchmark (make demo)"),
+    "reproduce": (
+        "stg_lightning.reproduce:main",
+        "the demo with every ablation over seeds 0, 1, 2 (make reproduce)",
+    ),
 }
+LIGHTNING_COMMANDS = {
+    "fit": "train (LightningCLI: --config configs/defaults.yaml --config experiments/X.yaml)",
+    "validate": "one pass over the held-out clips",
+    "test": "the held-out clips' losses",
+    "predict": "per-clip selection and scores → <run>/predictions.jsonl",
+}
+
+
+def usage() -> str:
+    """`stg --help`: every command, Lightning's and the project's tools."""
+    width = max(map(len, [*TOOLS, *LIGHTNING_COMMANDS]))
+    lines = ["usage: stg COMMAND [--config FILE ...] [--key=value ...]", "", "training (Lightning):"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in LIGHTNING_COMMANDS.items()]
+    lines += ["", "tools:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in TOOLS.items()]
+    lines += ["", "`stg COMMAND --help` lists a command's options."]
+    return "\n".join(lines)
 
 
 @dataclass
@@ -149,9 +173,12 @@ def run_lightning_cli(args: list[str] | None) -> StgCLI:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
     try:
-        if args and args[0] in TOOLS:
-            module_name, function = TOOLS[args[0]].split(":")
+        if args[0] in TOOLS:
+            module_name, function = TOOLS[args[0]][0].split(":")
             return getattr(importlib.import_module(module_name), function)(args[1:]) or 0
         # None lets LightningCLI read sys.argv itself (it warns when given both).
         run_lightning_cli(argv)

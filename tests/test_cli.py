@@ -135,3 +135,14 @@ def test_test_and_predict_run_on_the_held_out_clips(tmp_path):
     first = lines[0]
     assert first["video_id"].startswith("random_") and len(first["frames"]) == 4 == len(first["times"])
     assert first["frames"] == sorted(first["frames"]) and -1 <= first["score_global"] <= 1
+
+
+def test_stg_help_lists_every_command_and_tool(capsys):
+    from stg_lightning.cli import LIGHTNING_COMMANDS, TOOLS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in [*LIGHTNING_COMMANDS, *TOOLS]:
+        assert f"\n  {name} " in out, name
+    assert main([]) == 2  # no command: the same list, and a usage error
+    assert "tools:" in capsys.readouterr().out
