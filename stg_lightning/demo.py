@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from stg_lightning.backbones import BackboneConfig, backbone_config, build_backbone
 from stg_lightning.config import parse, to_argv
-from stg_lightning.data.shards import SUMMARY_NAME
 from stg_lightning.errors import StgUserError
 
 if TYPE_CHECKING:
+    from stg_lightning.backbones import BackboneConfig
     from stg_lightning.demo_eval import ReportInputs
 
 
@@ -148,8 +147,15 @@ class Stages:
     def tokens(self) -> Path:
         return self.out / "tokens"
 
+    @property
+    def cached_tokens(self) -> bool:
+        """Whether the heads train on cached backbone tokens (`train.cached_tokens`)."""
+        return bool(self.cfg.train.get("cached_tokens", False))
+
     def train_backbone(self) -> BackboneConfig:
         """The backbone section of the training configs (later files win), with the pretrained weights."""
+        from stg_lightning.backbones import backbone_config
+
         section: dict[str, Any] = {}
         for path in self.cfg.train["configs"]:
             section.update(((read_yaml(path).get("model") or {}).get("backbone")) or {})
@@ -157,9 +163,11 @@ class Stages:
 
     def cache(self) -> None:
         """The frozen backbone's tokens of every training clip, once: the heads then train without it."""
-        if not self.cfg.train.get("cached_tokens", False):
+        if not self.cached_tokens:
             return
+        from stg_lightning.backbones import build_backbone
         from stg_lightning.data.cache_tokens import cache_tokens
+        from stg_lightning.data.shards import SUMMARY_NAME
 
         def run() -> None:
             shards = sorted(self.shards.glob("*.tar"))
@@ -193,7 +201,7 @@ class Stages:
         run_dir = self.out / "runs" / run_name
         configs = [*self.cfg.train["configs"], *extra_configs]
         args = ["fit", *[a for c in configs for a in ("--config", c)]]
-        cached = bool(self.cfg.train.get("cached_tokens", False))
+        cached = self.cached_tokens
         shards = self.tokens if cached else self.shards
         args += [
             f"--seed_everything={self.cfg.seed}",

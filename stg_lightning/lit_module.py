@@ -88,7 +88,9 @@ class GroundingModule(L.LightningModule):
 
     def compute_losses(self, batch: ClipBatch) -> dict[str, Tensor]:
         """Loss terms and selection statistics of one batch."""
-        out = self(batch)
+        return self._loss_terms(self(batch))
+
+    def _loss_terms(self, out: GroundingOutput) -> dict[str, Tensor]:
         losses = grounding_loss(self.loss_cfg, out.scores)
         for key, value in out.selection.stats.items():
             losses[f"select/{key}"] = value
@@ -119,7 +121,7 @@ class GroundingModule(L.LightningModule):
 
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
         out = self(batch)
-        losses = grounding_loss(self.loss_cfg, out.scores)
+        losses = self._loss_terms(out)
         # Held-out clip↔sentence retrieval per head; chance is 1 / batch size.
         for head, scores in out.scores.items():
             losses[f"top1_{head}"] = retrieval_top1(scores)

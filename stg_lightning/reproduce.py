@@ -68,17 +68,11 @@ def write_aggregate_report(cfg: ReproduceConfig, per_seed: dict[int, dict[str, A
     summary = aggregate(per_seed)
     labels = summary["labels"]
     splits = {k: v for k, v in summary.items() if k not in ("seeds", "labels")}
-    mean_only = {
-        split: {row: {m: v["mean"] for m, v in metrics.items()} for row, metrics in rows.items()}
+    cells = {  # every cell as mean ± std
+        split: {row: {m: mean_std(v["values"]) for m, v in metrics.items()} for row, metrics in rows.items()}
         for split, rows in splits.items()
     }
-    table = table_rows(mean_only, labels)
-    for row in table:  # the same rows, each cell as mean ± std
-        for column in COLUMNS:
-            split, metric = column.split("/")
-            stats = splits.get(split, {}).get(row["key"], {}).get(metric)
-            if stats is not None:
-                row[column] = mean_std(stats["values"])
+    table = table_rows(cells, labels)
     results = {seed: {s: rows for s, rows in r.items() if s != "labels"} for seed, r in per_seed.items()}
     claims = evaluate_claims(results)
     report_dir = Path(cfg.report_dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -166,18 +165,10 @@ def test_chance_by_area_is_the_mean_box_fraction_and_random_points_sample_it():
 
 # ------------------------------------------------------------------------------------------ random object
 def _rendered_object_boxes(plan: VideoPlan, scene: Scene, t: int) -> list[tuple[int, int, int, int]]:
-    """Every object's box at second t by re-rendering the scene: what the random-object baseline computed
-    before `stg synth` wrote objects.json (moving: measured on the frame; idle: the rest square)."""
+    """Every object's box at second t by re-rendering the scene (moving: measured on the frame; idle: the
+    rest square), independently of the objects.json that `stg synth` wrote."""
     _, moving = scene.render(float(t), plan.activities(float(t)), plan.wandering(float(t)))
-    ox, oy = scene.camera(float(t))
-    boxes = []
-    for i, place in enumerate(scene.placements):
-        box = moving.get(i)
-        if box is None:
-            cx, cy, r = place.cx + ox, place.cy + oy, place.radius
-            box = (math.floor(cx - r), math.floor(cy - r), math.ceil(cx + r) - 1, math.ceil(cy + r) - 1)
-        boxes.append(box)
-    return boxes
+    return scene.object_boxes(float(t), moving)
 
 
 def test_objects_file_holds_the_boxes_re_rendering_gives(synth: Path):

@@ -78,12 +78,14 @@ def video_group_stage(samples: Iterator[dict], group_size: int) -> Iterator[list
     """Consecutive samples of one video (shards hold a video's clips in a row; the key is
     `<video>__<sentence>`) in groups of at most `group_size`, so a shuffle keeps each group together."""
     group: list[dict] = []
+    group_video = None
     for sample in samples:
         video = str(sample.get("__key__", "")).rpartition("__")[0]
-        if group and (len(group) == group_size or video != group[0]["__key__"].rpartition("__")[0]):
+        if group and (len(group) == group_size or video != group_video):
             yield group
             group = []
         group.append(sample)
+        group_video = video
     if group:
         yield group
 

@@ -3,8 +3,8 @@
 Loss = global term (frame global token vs caption sentence token) + phrase term (frame global token vs
 single-action phrases, hard negatives included: still image level) + patch term (phrase sentence token vs
 the frame's patch tokens, pooled by a softmax over patches). All are symmetric InfoNCE with a learnable
-logit scale (the two frame-level terms share one); a text is a positive of every frame it is true of (`data.caption_fits`, phrase keys), so
-two frames that show the same thing are not pushed apart.
+logit scale (the two frame-level terms share one); a text is a positive of every frame it is true of
+(`data.caption_fits`, phrase keys), so two frames that show the same thing are not pushed apart.
 """
 
 from __future__ import annotations

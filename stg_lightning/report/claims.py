@@ -111,12 +111,7 @@ def evaluate_claims(results: Mapping[int, Results], claims: Sequence[Claim] = CL
     out = []
     for claim in claims:
         per_seed = [r.get(claim.split, {}) for r in results.values()]
-        needed = (claim.row, *claim.rivals)
-        if not per_seed or any(
-            claim.metric not in rows.get(key, {}) for rows in per_seed for key in needed if key in rows
-        ):
-            continue
-        if not all(claim.row in rows and any(k in rows for k in claim.rivals) for rows in per_seed):
+        if not per_seed or not all(_answers(claim, rows) for rows in per_seed):
             continue
         values, rivals, rival_values = [], [], []
         for rows in per_seed:
@@ -129,8 +124,14 @@ def evaluate_claims(results: Mapping[int, Results], claims: Sequence[Claim] = CL
     return out
 
 
+def _answers(claim: Claim, rows: Mapping[str, Mapping[str, float]]) -> bool:
+    """One seed's split has the claim's row and a rival, each row present with the claim's metric."""
+    present = [k for k in (claim.row, *claim.rivals) if k in rows]
+    return claim.row in rows and len(present) > 1 and all(claim.metric in rows[k] for k in present)
+
+
 def mean_std(values: Sequence[float]) -> str:
-    """ "m ± s" (population std over seeds; one value prints alone)."""
+    """`m ± s` (population std over seeds; one value prints alone)."""
     if len(values) == 1:
         return format_cell(values[0])
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
