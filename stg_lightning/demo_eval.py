@@ -24,10 +24,11 @@ import yaml
 from stg_lightning.config import from_dict
 from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
-from stg_lightning.eval.cli import load_model
 from stg_lightning.eval.datasets import load_dataset
-from stg_lightning.eval.inference import InferenceConfig, predict_dataset
+from stg_lightning.eval.inference import predict_dataset
+from stg_lightning.eval.models import load_model
 from stg_lightning.eval.predictions import Predictions, write_predictions
+from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, score_predictions
 from stg_lightning.model import GroundingModel

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 def read_json_object(path: Path, what: str, expected: str, error: type[Exception]) -> dict[str, Any]:
     """The top-level object of `path`; unreadable JSON or another top level raises `error` naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = orjson.loads(path.read_bytes())  # several times faster than json on large prediction files
+    except (OSError, json.JSONDecodeError) as exc:
         raise error(f"{path}: cannot read {what} JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise error(f"{path}: {expected}")

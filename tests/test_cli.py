@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from stg_lightning import backbones
-from stg_lightning.cli import main, run_lightning_cli
+from stg_lightning.cli import main
+from stg_lightning.training_cli import run_lightning_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = str(ROOT / "configs" / "defaults.yaml")

@@ -10,9 +10,9 @@ import yaml
 from eval_fixtures import tiny_data, tiny_model, write_tiny_split
 from lightning import Trainer
 
-from stg_lightning.cli import run_lightning_cli
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.callback import GroundingEvalCallback
+from stg_lightning.training_cli import run_lightning_cli
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

@@ -10,14 +10,13 @@ from eval_fixtures import save_tiny_checkpoint, write_tiny_split
 
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.oracle import oracle_predictions
-from stg_lightning.eval.cli import EvalConfig, build_config, main
+from stg_lightning.eval.cli import EvalConfig, build_config, input_warnings, main
 from stg_lightning.eval.datasets import load_dataset, synthetic_frame_size
-from stg_lightning.eval.inference import InferenceConfig, scored_dataset
 from stg_lightning.eval.predictions import read_predictions, write_predictions
-from stg_lightning.eval.scoring import ScoringConfig
+from stg_lightning.eval.readout import InferenceConfig, scored_dataset
+from stg_lightning.eval.scoring import BOOKKEEPING, ScoringConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "eval"
-BOOKKEEPING = {"videos", "unknown_videos", "ignored_predictions"}
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +161,13 @@ def test_config_flags_and_errors(tmp_path, capsys):
     assert "exactly one of --predictions, --ckpt, --zero_shot" in capsys.readouterr().err
     assert main(["--predictions", "p.json", "--save-predictions", "q.json"]) == 2
     assert "--save_predictions needs --ckpt" in capsys.readouterr().err
+
+
+def test_input_warnings_name_what_the_file_did_not_cover():
+    counts = dict.fromkeys(BOOKKEEPING, 0.0) | {"videos": 4.0, "videos_without_predictions": 1.0}
+    counts |= {"trimmed_seconds": 10.0, "trimmed_unanswered": 3.0}
+    lines = input_warnings(counts)
+    assert len(lines) == 2
+    assert lines[0].startswith("1 of 4 videos have no predictions")
+    assert "3 of 10 trimmed seconds" in lines[1] and "trimmed_fallback=any_label" in lines[1]
+    assert input_warnings(dict.fromkeys(BOOKKEEPING, 0.0)) == []

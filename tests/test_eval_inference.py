@@ -15,17 +15,14 @@ from stg_lightning.data.video import iter_frames_at_fps
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import (
-    InferenceConfig,
-    clip_record,
-    clip_windows,
     postprocess_scores,
     predict_clips,
     predict_dataset,
     predict_video,
-    scored_dataset,
     temporal_labels,
 )
 from stg_lightning.eval.predictions import validate_predictions
+from stg_lightning.eval.readout import InferenceConfig, clip_record, clip_windows, scored_dataset
 from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
 
 SIM = torch.tensor([[0.6, 0.2], [0.4, 0.45], [0.1, 0.7], [0.55, 0.5]])

@@ -16,7 +16,7 @@ from stg_lightning.eval.metrics import (
     VideoMAP,
 )
 from stg_lightning.eval.metrics.ap import average_precision
-from stg_lightning.eval.metrics.spatial import frame_mask, heat_point
+from stg_lightning.eval.metrics.spatial import heat_mask_counts, heat_points, mask_counts
 from stg_lightning.eval.viterbi import similarity_from_labels, viterbi_align
 
 NAN = math.nan
@@ -25,19 +25,54 @@ NAN = math.nan
 def test_heat_point_is_first_max_of_bilinear_upsampling():
     # 2×2 → 4×4 (align_corners=False): the value-1 cell's weight is [0, .25, .75, 1] across columns
     # and [1, .75, .25, 0] down rows, so the maximum is at row 0, column 3.
-    assert heat_point(torch.tensor([[0.0, 1.0], [0.0, 0.0]]), (4, 4)) == (3.0, 0.0)
-    assert heat_point(torch.ones(2, 2), (4, 4)) == (0.0, 0.0)  # ties: first in row-major order
+    assert heat_points(np.array([[[0.0, 1.0], [0.0, 0.0]]]), (4, 4)).tolist() == [[3.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    ("grid", "frame", "expected"),
+    [
+        (np.ones((2, 2)), (4, 4), (0, 0)),  # plateau: the first pixel in row-major order
+        (np.full((10, 10), 0.37), (640, 480), (0, 0)),
+        (np.ones((1, 1)), (640, 480), (0, 0)),
+        # two equal maxima in one row: the left one's first pixel (its plateau starts at the frame edge)
+        (np.array([[1.0, 0.0, 1.0]]), (9, 3), (0, 0)),
+        # equal maxima in row 1 of a 3×3 grid: rows 2..3 of a 9×9 frame hold the centre row's plateau
+        (np.array([[0.0, 0.0, 0.0], [0.0, 2.0, 2.0], [0.0, 0.0, 0.0]]), (9, 9), (4, 4)),
+    ],
+)
+def test_heat_point_ties_take_the_first_pixel_of_the_plateau(grid, frame, expected):
+    assert tuple(heat_points(grid[None], frame)[0]) == expected
+
+
+def test_heat_point_is_scale_free():
+    rng = np.random.default_rng(0)
+    grids = rng.random((20, 5, 9))
+    np.testing.assert_array_equal(heat_points(grids, (64, 48)), heat_points(grids * 1e-6, (64, 48)))
 
 
 def test_heat_mask_absolute_and_relative_threshold():
-    heat = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    heat = np.array([[[1.0, 0.0], [0.0, 0.0]]])
+    everything = np.array([[0, 0, 3, 3]])
     # Upsampled value = row weight × column weight, weights [1, .75, .25, 0]: 3×3 pixels are > 0.
-    assert frame_mask(0, (4, 4), heat, None, MaskConfig(tau=0.01)).area == 9
+    assert heat_mask_counts(heat, (4, 4), everything, MaskConfig(tau=0.01))[0].tolist() == [9]
     # ≥ 0.5 · max: 1, .75, .75, .5625 → 4 pixels.
-    assert frame_mask(0, (4, 4), heat, None, MaskConfig(tau=0.5, relative=True)).area == 4
-    mask = frame_mask(0, (4, 4), heat, None, MaskConfig(tau=0.01))
-    assert mask.intersect((1, 1, 3, 3)) == 4
-    assert frame_mask(0, (4, 3), None, None, MaskConfig()).area == 12  # no heat: whole frame
+    assert heat_mask_counts(heat, (4, 4), everything, MaskConfig(tau=0.5, relative=True))[0].tolist() == [4]
+    assert heat_mask_counts(heat, (4, 4), np.array([[1, 1, 3, 3]]), MaskConfig(tau=0.01))[1].tolist() == [4]
+    # no heat: the whole frame
+    area, inside = mask_counts((4, 3), None, None, np.array([[1, 1, 2, 1]]), MaskConfig())
+    assert (area.tolist(), inside.tolist()) == ([12], [2])
+
+
+def test_heat_mask_normalises_and_keeps_values_equal_to_tau():
+    # A uniform 10×10 grid is 0.01 everywhere after normalisation: every pixel is ≥ τ = 0.01, at any scale.
+    for scale in (1.0, 3e-7, 5e4):
+        area, _ = heat_mask_counts(
+            np.full((1, 10, 10), scale), (640, 480), np.array([[0, 0, 0, 0]]), MaskConfig()
+        )
+        assert area.tolist() == [640 * 480]
+    assert heat_mask_counts(np.zeros((1, 3, 3)), (30, 30), np.array([[0, 0, 9, 9]]), MaskConfig())[
+        1
+    ].tolist() == [100]  # all-zero grid: uniform 1/9 ≥ τ
 
 
 def test_pointing_game_hand_computed():
@@ -85,7 +120,11 @@ def test_spatial_map_hand_computed():
         (10, 10),
         heat=heat,
     )
-    assert metric.compute().item() == pytest.approx((5 / 9 + 1 / 2) / 2)
+    out = metric.compute()
+    assert out["spatial_map"].item() == pytest.approx((5 / 9 + 1 / 2) / 2)
+    # The authors' numbers over the 5 scored seconds: IoUs .5, .16, 1, .5 and 0 (no prediction).
+    assert out["spatial_iou"].item() == pytest.approx((0.5 + 0.16 + 1 + 0.5) / 5)
+    assert out["spatial_acc@0.3"].item() == pytest.approx(3 / 5)
 
 
 def test_iou_pointing_hand_computed():
@@ -191,3 +230,28 @@ def test_viterbi_matches_exhaustive_search():
         score, path = _exhaustive(sim, bg)
         assert viterbi_align(torch.from_numpy(sim), bg).tolist() == path
         assert score == pytest.approx(sum(sim[t, s] if s >= 0 else bg for t, s in enumerate(path)))
+
+
+def test_average_precision_does_not_depend_on_the_order_of_tied_scores():
+    # One positive, two detections tied at 0.5 (one TP): at that score TP = 1, FP = 1 → AP = 1/2 either way.
+    assert average_precision(np.array([0.5, 0.5]), np.array([True, False]), 1) == 0.5
+    assert average_precision(np.array([0.5, 0.5]), np.array([False, True]), 1) == 0.5
+    # Scores equal up to round-off are one score value.
+    assert average_precision(np.array([0.6, 0.6 + 1e-15]), np.array([False, True]), 1) == 0.5
+
+
+def test_pointing_zero_area_boxes_can_count_as_misses():
+    gt = torch.tensor([[0, 0, 3, 3], [2, 2, 1, 1]], dtype=torch.float)  # the second has zero area
+    points = torch.tensor([[1.0, 1.0], [2.0, 2.0]])
+    excluded, missed = PointingGame(), PointingGame(zero_area_boxes="miss")
+    excluded.update(gt, (4, 4), points=points)
+    missed.update(gt, (4, 4), points=points)
+    assert (excluded.compute().item(), missed.compute().item()) == (1.0, 0.5)
+
+
+def test_viterbi_ties_enter_each_state_as_early_as_the_optimum_allows():
+    # Second 1 scores 0.5 in step 0, step 1 and background alike: three optimal paths; the rule takes step 1.
+    sim = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    assert viterbi_align(sim, background_score=0.5).tolist() == [0, 1, 1]
+    # One step scoring like the background everywhere: the step takes every second.
+    assert viterbi_align(np.full((4, 1), 0.5), background_score=0.5).tolist() == [0, 0, 0, 0]

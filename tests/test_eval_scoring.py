@@ -127,7 +127,7 @@ def myt():
 def _shifted_step_scores(dataset: EvalDataset, k: int) -> dict[str, VideoPredictions]:
     preds = {}
     for rec in dataset.records:
-        gt = step_targets(rec, rec.num_frames).numpy()
+        gt = step_targets(rec, rec.num_frames)
         scores = np.zeros((rec.num_frames + k, len(rec.segments)))
         t = np.nonzero(gt >= 0)[0]
         scores[t + k, gt[t]] = 1.0
@@ -137,7 +137,11 @@ def _shifted_step_scores(dataset: EvalDataset, k: int) -> dict[str, VideoPredict
 
 def test_myt_labels_shifted_match_brute_force(myt):
     k = 3
-    subset = EvalDataset("myt", myt.records[:40], myt.report)
+    # Scores past the record's end are dropped: keep videos whose last step outlasts the shift.
+    records = [
+        r for r in myt.records[:60] if (step_targets(r, r.num_frames) == len(r.segments) - 1).sum() > k
+    ]
+    subset = EvalDataset("myt", records, myt.report)
     out = score_predictions(subset, _shifted_step_scores(subset, k))
     per_video = []
     for rec in subset.records:
@@ -145,7 +149,55 @@ def test_myt_labels_shifted_match_brute_force(myt):
         ious = []
         for i in sorted(set(gt) - {-1}):
             g = {t for t, s in enumerate(gt) if s == i}
-            d = {t + k for t in g}
+            d = {t + k for t in g if t + k < rec.num_frames}  # the record's length is kept
             ious.append(len(g & d) / len(g | d))
         per_video.append(sum(ious) / len(ious))
     assert out["temporal_iou"] == pytest.approx(sum(per_video) / len(per_video), abs=1e-6)
+
+
+def test_a_predictions_file_never_cuts_the_ground_truth():
+    # Perfect answers for seconds 0–1 only, in a file that says the video has 2 seconds: second 2 of
+    # step "a" stays in the GT (missed), so IoU+Pointing is 1/2, not 1, and the mismatch is counted.
+    ds = tiny_gyt()
+    preds = {"v1": VideoPredictions(frames=[FramePrediction(1, "a", 1.0, point=(2.0, 2.0))], num_frames=2)}
+    out = score_predictions(ds, preds)
+    assert out["iou_pointing"] == pytest.approx(1 / 2)
+    assert out["pointing"] == pytest.approx(1 / 2)
+    assert out["length_mismatch_videos"] == 1
+    # Entries past the annotated length are ignored and counted, never scored.
+    preds["v1"].frames.append(FramePrediction(7, "a", 1.0, point=(2.0, 2.0)))
+    assert score_predictions(ds, preds)["ignored_predictions"] == 1
+
+
+def test_unanswered_trimmed_queries_are_counted_and_the_fallback_rule_is_an_option():
+    # Second 1 predicts "b" with heat peaked on the GT box of "a"; no grounding entry answers (1, "a").
+    ds = tiny_gyt()
+    heat = np.zeros((2, 4), dtype=np.float32)
+    heat[0, 0] = 1.0  # top-left cell: inside the t=1 box
+    preds = {"v1": VideoPredictions(frames=[FramePrediction(1, "b", 0.9, heat=heat)])}
+    same = score_predictions(ds, preds)
+    assert (same["pointing"], same["trimmed_seconds"], same["trimmed_unanswered"]) == (0.0, 2, 2)
+    anyl = score_predictions(ds, preds, ScoringConfig(trimmed_fallback="any_label"))
+    assert (anyl["pointing"], anyl["trimmed_unanswered"]) == (0.5, 1)
+    with pytest.raises(ValueError, match="trimmed_fallback"):
+        ScoringConfig(trimmed_fallback="nearest")
+
+
+def test_iou_pointing_class_set_option():
+    # "a" predicted on both of its seconds (points inside the boxes), "b" (absent from the GT) at second 3.
+    ds = tiny_gyt()
+    frames = [
+        FramePrediction(1, "a", 1.0, point=(1.0, 1.0)),
+        FramePrediction(2, "a", 1.0, point=(15.0, 5.0)),
+        FramePrediction(3, "b", 1.0),
+    ]
+    preds = {"v1": VideoPredictions(frames=frames)}
+    assert score_predictions(ds, preds)["iou_pointing"] == 1.0  # GT classes: {a}
+    union = score_predictions(ds, preds, ScoringConfig(iou_pointing_classes="union"))
+    assert union["iou_pointing"] == pytest.approx((1.0 + 0.0) / 2)  # {a, b}: b adds a 0
+
+
+def test_negative_heat_is_refused_naming_the_entry(tmp_path):
+    preds = {"v1": VideoPredictions(frames=[FramePrediction(0, "a", 1.0, heat=np.array([[0.5, -0.1]]))])}
+    with pytest.raises(PredictionsError, match=r"'v1', frames\[0\]: key 'heat' must be non-negative"):
+        write_predictions(preds, tmp_path / "p.json")

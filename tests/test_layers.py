@@ -18,7 +18,7 @@ LAYERS = [
     {"eval", "pretrain"},
     {"report"},
     {"demo_eval", "sweep"},
-    {"demo", "reproduce", "cli", "__main__"},
+    {"demo", "reproduce", "cli", "training_cli", "__main__"},
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

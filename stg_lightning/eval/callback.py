@@ -30,12 +30,12 @@ from lightning.pytorch.callbacks import Callback
 from stg_lightning.config import as_config
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.datasets import load_dataset
-from stg_lightning.eval.inference import InferenceConfig, predict_dataset, scored_dataset
+from stg_lightning.eval.inference import predict_dataset
+from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import ScoringConfig, score_predictions
+from stg_lightning.eval.scoring import BOOKKEEPING, ScoringConfig, score_predictions
 
 # Counts that describe the run rather than the model: not logged.
-_NOT_LOGGED = ("videos", "unknown_videos", "ignored_predictions")
 
 
 class GroundingEvalCallback(Callback):
@@ -84,7 +84,7 @@ class GroundingEvalCallback(Callback):
         )
         target = scored_dataset(self._dataset, self.inference.mode)
         metrics = score_predictions(target, predictions, self.scoring)
-        return {f"eval/{k}": v for k, v in metrics.items() if k not in _NOT_LOGGED}
+        return {f"eval/{k}": v for k, v in metrics.items() if k not in BOOKKEEPING}
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:

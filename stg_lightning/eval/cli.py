@@ -21,23 +21,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from jsonargparse import ArgumentParser, Namespace
 
-from stg_lightning.backbones import OpenClipConfig, backbone_config
 from stg_lightning.config import Parsed, parse
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.rows import uniform_split_row
 from stg_lightning.eval.datasets import load_dataset
-from stg_lightning.eval.inference import InferenceConfig, predict_dataset, scored_dataset
 from stg_lightning.eval.predictions import Predictions, PredictionsError, read_predictions, write_predictions
+from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import DATASET_METRICS, ScoringConfig, score_predictions
-from stg_lightning.lit_module import GroundingModule
-from stg_lightning.model import GroundingModel
+from stg_lightning.eval.scoring import BOOKKEEPING, DATASET_METRICS, ScoringConfig, score_predictions
 
 # Counts, not metrics: kept in the JSON, left out of the table.
-BOOKKEEPING = ("videos", "unknown_videos", "ignored_predictions")
 
 
 @dataclass
@@ -102,29 +97,6 @@ def build_config(argv: list[str] | None = None) -> EvalConfig:
     return parse_args(argv or []).config
 
 
-def load_model(ckpt: str | Path, device: str) -> GroundingModel:
-    """The GroundingModel of a training checkpoint; backbone weights come from the checkpoint itself
-    (no pretrained download is attempted)."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise StgUserError(f"--ckpt {path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        hparams = dict(checkpoint["hyper_parameters"])
-        hparams["backbone"] = backbone_config(hparams.get("backbone")).without_weights()
-        module = GroundingModule(**hparams)
-        module.load_state_dict(checkpoint["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise StgUserError(f"--ckpt {path}: not a GroundingModule checkpoint ({err})") from err
-    return module.model.to(device).eval()
-
-
-def zero_shot_model(spec: str, device: str) -> GroundingModel:
-    """`MODEL[:TAG]` → a GroundingModel whose backbone is that open_clip model (heads unused)."""
-    name, _, tag = spec.partition(":")
-    return GroundingModel(OpenClipConfig(model_name=name, pretrained=tag or None)).to(device).eval()
-
-
 def resolve_videos(cfg: EvalConfig, annotations: str | None) -> Path:
     """`--videos`, or `<annotations folder>/videos` / `<annotations parent>/videos` when present."""
     if cfg.videos is not None:
@@ -162,13 +134,38 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _device(name: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+def input_warnings(metrics: dict[str, float]) -> list[str]:
+    """What the scored file did not cover, one line each (the counts are in the results JSON too)."""
+    count = {k: int(metrics.get(k, 0)) for k in BOOKKEEPING}
+    lines = []
+    if count["videos_without_predictions"]:
+        lines.append(
+            f"{count['videos_without_predictions']} of {count['videos']} videos have no predictions "
+            "(scored as all background)"
+        )
+    if count["length_mismatch_videos"]:
+        lines.append(
+            f"{count['length_mismatch_videos']} videos' num_frames differ from the annotation "
+            "(the annotated length is scored; missing seconds are background)"
+        )
+    if count["ignored_predictions"]:
+        lines.append(f"{count['ignored_predictions']} frames entries lie past their video's end (ignored)")
+    if count["trimmed_unanswered"]:
+        lines.append(
+            f"{count['trimmed_unanswered']} of {count['trimmed_seconds']} trimmed seconds have no answer for "
+            "their GT query (no grounding entry, no frames entry of that label) and score as misses; "
+            "--scoring.trimmed_fallback=any_label reads the frames entry whatever its label"
+        )
+    return lines
 
 
 def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
+    """Run a model on the dataset's videos (the model stack is imported here: scoring a file never needs it)."""
+    from stg_lightning.eval.inference import predict_dataset
+    from stg_lightning.eval.models import load_model, resolve_device, zero_shot_model
+
     videos = resolve_videos(cfg, cfg.annotations or dataset.report.source)  # fail before loading the model
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if args.zero_shot:
         model = zero_shot_model(args.zero_shot, device)
         cfg.inference.raw_features, cfg.inference.spatial = True, "patch_similarity"
@@ -210,6 +207,8 @@ def run(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
         "config": asdict(cfg),
     }
     print(format_table({"model": metrics, **results["baselines"]}))
+    for line in input_warnings(metrics):
+        print(f"stg eval: warning: {line}", file=sys.stderr)
     if cfg.out:
         out = Path(cfg.out)
         out.parent.mkdir(parents=True, exist_ok=True)

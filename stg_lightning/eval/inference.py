@@ -21,7 +21,6 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -32,76 +31,13 @@ from tqdm import tqdm
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.frames import chunks, find_video, iter_source_frames
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
-from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
+from stg_lightning.eval.readout import TIME_EPS, InferenceConfig, clip_record, clip_windows
+from stg_lightning.eval.records import EvalDataset, VideoRecord
 from stg_lightning.evaluating import evaluating
 from stg_lightning.model import GroundingModel
 from stg_lightning.model.patch_pooling import softmax_pool
 
 logger = logging.getLogger(__name__)
-
-NORMALISATIONS = ("none", "minmax", "query_minmax")
-# Slack for float round-off when mapping frame times to whole seconds.
-_EPS = 1e-6
-
-
-@dataclass
-class InferenceConfig:
-    """How predictions are made (docs/evaluation.md §1; the defaults are the paper's readout).
-
-    temporal: the frame–query score s[t, c]: "global" = cos(f(frame token), g(query)) (paper), or
-        "patch_pool" = the frame's patch cosines cos(f(patch), g(query)) pooled by a softmax over patches
-        at patch_pool_temperature (the score `stg pretrain`'s patch term trains; reads *where* to say *when*).
-    theta: a second gets the best query's label if its score ≥ theta, else background (paper 0.5).
-    normalise: "none" (raw cosine), "minmax" (the video's whole [T, Q] score matrix mapped to [0, 1]) or
-        "query_minmax" (each query's scores over the video mapped to [0, 1]: removes per-query offsets,
-        e.g. one step's text scoring higher than another's on every frame).
-    median_window: odd temporal median filter on each query's scores (1 = off).
-    chunk_size: frames per backbone forward (bounds memory).
-    spatial: "rollout" (local-head attention rollout) or "patch_similarity" (cosine of patch tokens under
-        f with the query under g; with raw_features the CLIP zero-shot heatmap).
-    fps: frames read per second; several frames of one second are averaged (frame folders: 1 only).
-    raw_features: score with raw backbone CLS/EOT tokens instead of the global head (zero-shot).
-    mode: "untrimmed" (whole videos) or "clip" (paper Table 7: each GT segment padded by its length).
-    heatmaps: compute heat grids at all (off for temporal-only datasets such as MiningYouTube).
-    step_scores: write each video's [T, S] similarity to its ordered steps (MiningYouTube's Viterbi).
-    heat_dtype: storage of the heat grids.
-    """
-
-    temporal: Literal["global", "patch_pool"] = "global"
-    patch_pool_temperature: float = 0.05
-    theta: float = 0.5
-    normalise: Literal["none", "minmax", "query_minmax"] = "none"
-    median_window: int = 1
-    chunk_size: int = 32
-    spatial: Literal["rollout", "patch_similarity"] = "rollout"
-    fps: float = 1.0
-    raw_features: bool = False
-    mode: Literal["untrimmed", "clip"] = "untrimmed"
-    heatmaps: bool = True
-    step_scores: bool = True
-    heat_dtype: Literal["float32", "float16"] = "float32"
-
-    def __post_init__(self) -> None:
-        checks = [
-            (
-                self.normalise in NORMALISATIONS,
-                f"normalise must be one of {', '.join(NORMALISATIONS)}",
-            ),
-            (self.median_window >= 1 and self.median_window % 2 == 1, "median_window must be odd and >= 1"),
-            (self.chunk_size >= 1, "chunk_size must be >= 1"),
-            (self.temporal in ("global", "patch_pool"), "temporal must be 'global' or 'patch_pool'"),
-            (self.patch_pool_temperature >= 0, "patch_pool_temperature must be >= 0"),
-            (
-                self.spatial in ("rollout", "patch_similarity"),
-                "spatial must be 'rollout' or 'patch_similarity'",
-            ),
-            (self.fps >= 1, "fps must be >= 1 (predictions are per second)"),
-            (self.mode in ("untrimmed", "clip"), "mode must be 'untrimmed' or 'clip'"),
-            (self.heat_dtype in ("float32", "float16"), "heat_dtype must be 'float32' or 'float16'"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"InferenceConfig.{message}, got {self}")
 
 
 # ----------------------------------------------------------------------------------------- temporal labels
@@ -126,54 +62,6 @@ def temporal_labels(scores: Tensor, theta: float) -> tuple[Tensor, Tensor]:
         return torch.full((scores.shape[0],), -1, dtype=torch.long), torch.zeros(scores.shape[0])
     best, label = scores.max(dim=1)
     return torch.where(best >= theta, label, torch.full_like(label, -1)), best
-
-
-# ----------------------------------------------------------------------------------------- clip windows
-@dataclass(frozen=True)
-class ClipWindow:
-    """One Table-7 clip: GT segment ``index`` of ``video_id`` padded by its own length, seconds [start, end)."""
-
-    clip_id: str
-    video_id: str
-    index: int
-    start: int
-    end: int
-
-
-def clip_windows(record: VideoRecord) -> list[ClipWindow]:
-    """Each GT segment padded before and after by its own length, clipped to the video."""
-    windows = []
-    for i, seg in enumerate(record.segments):
-        pad = seg.end - seg.start
-        start = max(0, math.ceil(seg.start - pad - _EPS))
-        end = min(record.num_frames, math.ceil(seg.end + pad - _EPS))
-        if end > start:
-            windows.append(ClipWindow(f"{record.video_id}#{i}", record.video_id, i, start, end))
-    return windows
-
-
-def clip_record(record: VideoRecord, window: ClipWindow) -> VideoRecord:
-    """The clip's ground truth in clip time (t − start): only its own step is labelled."""
-    seg = record.segments[window.index]
-    frames = [t for t in seg.frames() if window.start <= t < window.end]
-    return VideoRecord(
-        video_id=window.clip_id,
-        frame_size=record.frame_size,
-        num_frames=window.end - window.start,
-        segments=[Segment(seg.label, seg.query, seg.start - window.start, seg.end - window.start)],
-        labels={t - window.start: seg.query for t in frames},
-        boxes={t - window.start: record.boxes[t] for t in frames if t in record.boxes},
-        queries=[seg.query],
-        source=record.source,
-    )
-
-
-def scored_dataset(dataset: EvalDataset, mode: str) -> EvalDataset:
-    """What predictions of ``mode`` are scored against: the dataset itself, or its Table-7 clips."""
-    if mode == "untrimmed":
-        return dataset
-    clips = [clip_record(rec, w) for rec in dataset.records for w in clip_windows(rec)]
-    return EvalDataset(dataset.name, clips, dataset.report)
 
 
 # ----------------------------------------------------------------------------------------- model passes
@@ -235,7 +123,7 @@ def _stream(
         if cfg.heatmaps:
             heat = (_similarity_heat(cosines) if similarity_heat else model.heat(patches, q)).cpu()
         for i, (t, _) in enumerate(chunk):
-            second = math.floor(t + _EPS) - start
+            second = math.floor(t + TIME_EPS) - start
             if second == len(sims):
                 sims.append(torch.zeros(len(queries)))
                 heats.append(torch.zeros(len(queries), h * w) if heat is not None else None)

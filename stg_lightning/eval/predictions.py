@@ -27,12 +27,12 @@ int[n] (index into ``videos``), ``{part}.t`` int[n], ``{part}.label`` int[n] (in
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from stg_lightning.jsonfile import read_json_object
 
@@ -86,7 +86,7 @@ def write_predictions(predictions: Predictions, path: str | Path) -> None:
     path = Path(path)
     validate_predictions(predictions, str(path))
     if path.suffix == ".json":
-        path.write_text(json.dumps(_to_json(predictions)))
+        path.write_bytes(orjson.dumps(_to_json(predictions), option=orjson.OPT_SERIALIZE_NUMPY))
     elif path.suffix == ".npz":
         np.savez_compressed(path, **_to_npz(predictions))
     else:
@@ -122,6 +122,11 @@ def _check_entry(p: FramePrediction, where: str) -> None:
         raise PredictionsError(f"{where}: key 'score' must be a finite number, got {p.score!r}")
     if p.heat is not None and (p.heat.ndim != 2 or p.heat.size == 0 or not np.isfinite(p.heat).all()):
         raise PredictionsError(f"{where}: key 'heat' must be a finite [h, w] grid, got shape {p.heat.shape}")
+    if p.heat is not None and p.heat.min() < 0:
+        raise PredictionsError(
+            f"{where}: key 'heat' must be non-negative (it is normalised to sum 1; shift or softmax a "
+            f"similarity map first), got minimum {float(p.heat.min()):g}"
+        )
     for key, size in (("point", 2), ("box", 4)):
         value = getattr(p, key)
         if value is not None and (len(value) != size or not all(math.isfinite(v) for v in value)):
@@ -187,7 +192,7 @@ def _to_json(predictions: Predictions) -> dict:
     def entry(p: FramePrediction) -> dict:
         e = {"t": p.t, "label": p.label, "score": float(p.score)}
         if p.heat is not None:
-            e["heat"] = np.asarray(p.heat, dtype=float).tolist()
+            e["heat"] = np.ascontiguousarray(p.heat)  # float32 grids: the shortest exact decimals
         if p.point is not None:
             e["point"] = list(p.point)
         if p.box is not None:

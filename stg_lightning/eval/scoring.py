@@ -1,8 +1,10 @@
 """Score a predictions file against loaded records: the engine behind ``stg eval --predictions``.
 
 Predicted labels are compared with GT queries after :func:`normalise_query`. The evaluated length of
-a video is the predictions' ``num_frames`` when given, else the record's; predictions past it are
-ignored (and counted). Videos without predictions score as all background.
+a video is always its record's: a predictions file never cuts the ground truth. Entries past it are
+ignored, and every departure is counted in the result (:data:`BOOKKEEPING`): videos without
+predictions (all background), files whose ``num_frames`` differs from the record, trimmed seconds
+the file does not answer.
 """
 
 from __future__ import annotations
@@ -10,18 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from stg_lightning.eval.metrics import (
-    IoUPointing,
-    MaskConfig,
-    PointingGame,
-    SpatialMAP,
-    TemporalAlignment,
-    VideoMAP,
-)
-from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS
+from stg_lightning.eval.metrics.iou_pointing import IoUPointing
+from stg_lightning.eval.metrics.pointing import PointingGame
+from stg_lightning.eval.metrics.spatial import HeatRows, MaskConfig
+from stg_lightning.eval.metrics.spatial_map import SpatialMAP
+from stg_lightning.eval.metrics.temporal import TemporalAlignment
+from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS, VideoMAP
 from stg_lightning.eval.predictions import FramePrediction, Predictions, PredictionsError, VideoPredictions
 from stg_lightning.eval.records import EvalDataset, VideoRecord, normalise_query
 from stg_lightning.eval.viterbi import similarity_from_labels
@@ -31,25 +28,50 @@ DATASET_METRICS = {
     "yc_inter": ("pointing", "spatial_map"),
     "myt": ("temporal",),
 }
+# Result keys that count inputs rather than score them (not logged as metrics, printed as a summary).
+BOOKKEEPING = (
+    "videos",
+    "unknown_videos",
+    "videos_without_predictions",
+    "length_mismatch_videos",
+    "ignored_predictions",
+    "trimmed_seconds",
+    "trimmed_unanswered",
+)
+TRIMMED_FALLBACKS = ("same_label", "any_label")
 
 
 @dataclass
 class ScoringConfig:
-    """Metric hyperparameters (docs/evaluation.md §5) and strictness."""
+    """Metric hyperparameters and conventions (docs/evaluation.md §5) and strictness."""
 
     tau: float = 0.01  # 3-D mask: heat ≥ tau
     relative_tau: bool = False  # … or heat ≥ tau · max(heat)
     spatial_iou: float = 0.3  # spatial mAP IoU threshold
     video_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     background_score: float = 0.5  # Viterbi score of a background frame (MYT)
+    iou_pointing_classes: str = (
+        "gt"  # IoU+Pointing averages over the video's GT classes, or "union" with predicted
+    )
+    zero_area_boxes: str = (
+        "exclude"  # pointing: zero-area GT boxes not scored, or "miss" (authors' evaluation)
+    )
+    trimmed_fallback: str = "same_label"  # trimmed query without grounding entry: frames entry of that label,
+    # or "any_label": the frames entry at that second whatever its label (files with one heat per second)
     lenient: bool = False  # predictions for unknown videos: skip and count instead of failing
+
+    def __post_init__(self) -> None:
+        if self.trimmed_fallback not in TRIMMED_FALLBACKS:
+            raise ValueError(
+                f"trimmed_fallback must be one of {TRIMMED_FALLBACKS}, got {self.trimmed_fallback!r}"
+            )
 
 
 @dataclass
 class _Spatial:
-    heat: Tensor | None
-    points: Tensor
-    boxes: Tensor
+    heat: HeatRows | None
+    points: np.ndarray
+    boxes: np.ndarray
 
 
 def score_predictions(
@@ -70,20 +92,30 @@ def score_predictions(
             f"predictions for {len(unknown)} video(s) not in {dataset.name} ({dataset.report.source}), "
             f"e.g. {unknown[0]!r} (pass lenient=True / --lenient to skip them)"
         )
-    mask = MaskConfig(cfg.tau, cfg.relative_tau)
-    classes = _class_ids(dataset.records, predictions)
-    result: dict[str, float] = {"videos": float(len(records)), "unknown_videos": float(len(unknown))}
-    ignored = 0
+    counts = dict.fromkeys(BOOKKEEPING, 0)
+    counts["videos"], counts["unknown_videos"] = len(records), len(unknown)
+    for rec in dataset.records:
+        video = predictions.get(rec.video_id)
+        counts["videos_without_predictions"] += video is None
+        counts["length_mismatch_videos"] += (
+            video is not None and video.num_frames is not None and video.num_frames != rec.num_frames
+        )
+        counts["ignored_predictions"] += (
+            0 if video is None else sum(p.t >= rec.num_frames for p in video.frames)
+        )
+    result: dict[str, float] = {}
     spatial = {name for name in names if name != "temporal"}
     if spatial:
+        mask = MaskConfig(cfg.tau, cfg.relative_tau)
+        classes = _class_ids(dataset.records, predictions)
         metric = {
-            "pointing": PointingGame(),
+            "pointing": PointingGame(cfg.zero_area_boxes),
             "spatial_map": SpatialMAP(cfg.spatial_iou, mask),
-            "iou_pointing": IoUPointing(),
+            "iou_pointing": IoUPointing(cfg.iou_pointing_classes),
             "video_map": VideoMAP(cfg.video_thresholds, mask),
         }
         for rec in dataset.records:
-            ignored += _update_spatial(rec, predictions.get(rec.video_id), classes, metric, spatial)
+            _update_spatial(rec, predictions.get(rec.video_id), classes, metric, spatial, cfg, counts)
         for name in sorted(spatial):
             value = metric[name].compute()
             result.update(
@@ -92,16 +124,18 @@ def score_predictions(
     if "temporal" in names:
         temporal = TemporalAlignment(cfg.background_score)
         for rec in dataset.records:
-            gt = step_targets(rec, _num_frames(rec, predictions.get(rec.video_id)))
+            gt = step_targets(rec, rec.num_frames)
             temporal.update(gt, similarity=_step_scores(rec, predictions.get(rec.video_id), len(gt)))
         result.update({f"temporal_{k}": float(v) for k, v in temporal.compute().items()})
-    result["ignored_predictions"] = float(ignored)
+    if not {"pointing", "spatial_map"} & spatial:
+        del counts["trimmed_seconds"], counts["trimmed_unanswered"]
+    result.update({k: float(v) for k, v in counts.items()})
     return result
 
 
-def step_targets(record: VideoRecord, num_frames: int) -> Tensor:
+def step_targets(record: VideoRecord, num_frames: int) -> np.ndarray:
     """Per-frame index into ``record.segments`` (-1 = background); overlaps: the later segment wins."""
-    gt = torch.full((num_frames,), -1, dtype=torch.long)
+    gt = np.full(num_frames, -1, dtype=np.int64)
     for i, seg in enumerate(record.segments):
         frames = [t for t in seg.frames() if t < num_frames]
         gt[frames] = i
@@ -114,101 +148,103 @@ def _class_ids(records: list[VideoRecord], predictions: Predictions) -> dict[str
     return {name: i for i, name in enumerate(sorted(names))}
 
 
-def _num_frames(record: VideoRecord, video: VideoPredictions | None) -> int:
-    if video is not None and video.num_frames is not None:
-        return video.num_frames
-    return record.num_frames
-
-
-def _stack(entries: list[FramePrediction | None], where: str) -> _Spatial:
-    """Row-aligned spatial tensors (NaN rows = absent) from optional per-row predictions."""
+def _stack(entries: list[FramePrediction | None]) -> _Spatial:
+    """Row-aligned spatial answers (NaN rows = absent; heat as one optional grid per row, any shapes)."""
     n = len(entries)
-    points = torch.full((n, 2), float("nan"))
-    boxes = torch.full((n, 4), float("nan"))
-    shapes = {e.heat.shape for e in entries if e is not None and e.heat is not None}
-    if len(shapes) > 1:
-        raise PredictionsError(f"{where}: heat grids of one video must share a shape, got {sorted(shapes)}")
-    heat = torch.full((n, *shapes.pop()), float("nan")) if shapes else None
+    points, boxes = np.full((n, 2), np.nan), np.full((n, 4), np.nan)
     for i, e in enumerate(entries):
-        if e is None:
-            continue
-        if e.point is not None:
-            points[i] = torch.tensor(e.point)
-        if e.box is not None:
-            boxes[i] = torch.tensor(e.box)
-        if e.heat is not None:
-            heat[i] = torch.from_numpy(np.asarray(e.heat, dtype=np.float32))
+        if e is not None and e.point is not None:
+            points[i] = e.point
+        if e is not None and e.box is not None:
+            boxes[i] = e.box
+    heat = HeatRows.of([None if e is None else e.heat for e in entries])
     return _Spatial(heat, points, boxes)
 
 
+def _trimmed_entry(
+    t: int, query: str, frame: FramePrediction | None, grounding: dict, fallback: str
+) -> FramePrediction | None:
+    """The answer to the trimmed query (t, query): grounding entry, else the frames entry (rule: ``fallback``)."""
+    if (t, query) in grounding:
+        return grounding[(t, query)]
+    if frame is None:
+        return None
+    if fallback == "any_label" or (frame.label is not None and normalise_query(frame.label) == query):
+        return frame
+    return None
+
+
 def _update_spatial(
-    rec: VideoRecord, video: VideoPredictions | None, classes: dict[str, int], metric: dict, names: set[str]
-) -> int:
-    """Feed one video to the spatial metrics; returns the number of predictions past its length."""
+    rec: VideoRecord,
+    video: VideoPredictions | None,
+    classes: dict[str, int],
+    metric: dict,
+    names: set[str],
+    cfg: ScoringConfig,
+    counts: dict[str, int],
+) -> None:
+    """Feed one video to the spatial metrics and count its trimmed seconds and unanswered queries."""
     video = video or VideoPredictions()
-    n = _num_frames(rec, video)
-    where = f"predictions for video {rec.video_id!r}"
+    n = rec.num_frames
     untrimmed: list[FramePrediction | None] = [None] * n
     for p in video.frames:
         if p.t < n:
             untrimmed[p.t] = p
-    ignored = len(video.frames) - sum(e is not None for e in untrimmed)
 
     if {"pointing", "spatial_map"} & names:
         grounding = {(p.t, normalise_query(p.label)): p for p in video.grounding if p.label is not None}
-        seconds = sorted(t for t in rec.boxes if t in rec.labels)
-        entries = []
-        for t in seconds:
-            q = rec.labels[t]
-            frame = untrimmed[t] if t < n else None
-            fallback = (
-                frame
-                if frame is not None and frame.label is not None and normalise_query(frame.label) == q
-                else None
-            )
-            entries.append(grounding.get((t, q), fallback))
-        s = _stack(entries, where)
-        gt_boxes = torch.tensor([rec.boxes[t] for t in seconds], dtype=torch.float32).reshape(-1, 4)
+        seconds = sorted(t for t in rec.boxes if t in rec.labels and t < n)
+        entries = [
+            _trimmed_entry(t, rec.labels[t], untrimmed[t], grounding, cfg.trimmed_fallback) for t in seconds
+        ]
+        counts["trimmed_seconds"] += len(seconds)
+        counts["trimmed_unanswered"] += sum(e is None for e in entries)
+        s = _stack(entries)
+        gt_boxes = np.array([rec.boxes[t] for t in seconds], dtype=np.float64).reshape(-1, 4)
         if "pointing" in names:
             metric["pointing"].update(gt_boxes, rec.frame_size, heat=s.heat, points=s.points, boxes=s.boxes)
         if "spatial_map" in names:
-            cls = torch.tensor([classes[rec.labels[t]] for t in seconds], dtype=torch.long)
-            scores = torch.tensor([float("nan") if e is None else e.score for e in entries])
+            cls = np.array([classes[rec.labels[t]] for t in seconds], dtype=np.int64)
+            scores = np.array([np.nan if e is None else e.score for e in entries])
             metric["spatial_map"].update(cls, scores, gt_boxes, rec.frame_size, heat=s.heat, boxes=s.boxes)
 
     if {"iou_pointing", "video_map"} & names:
-        s = _stack(untrimmed, where)
-        pred = torch.tensor(
+        s = _stack(untrimmed)
+        pred = np.array(
             [-1 if e is None or e.label is None else classes[normalise_query(e.label)] for e in untrimmed],
-            dtype=torch.long,
+            dtype=np.int64,
         )
-        scores = torch.tensor([0.0 if e is None else e.score for e in untrimmed])
-        gt = torch.tensor(
-            [classes[rec.labels[t]] if t in rec.labels else -1 for t in range(n)], dtype=torch.long
-        )
-        gt_boxes = torch.full((n, 4), float("nan"))
+        scores = np.array([0.0 if e is None else e.score for e in untrimmed])
+        gt = np.array([classes[rec.labels[t]] if t in rec.labels else -1 for t in range(n)], dtype=np.int64)
+        gt_boxes = np.full((n, 4), np.nan)
         for t, box in rec.boxes.items():
             if t < n:
-                gt_boxes[t] = torch.tensor(box)
+                gt_boxes[t] = box
         if "iou_pointing" in names:
             metric["iou_pointing"].update(
                 pred, gt, gt_boxes, rec.frame_size, heat=s.heat, points=s.points, boxes=s.boxes
             )
         if "video_map" in names:
             metric["video_map"].update(pred, scores, gt, gt_boxes, rec.frame_size, heat=s.heat, boxes=s.boxes)
-    return ignored
 
 
-def _step_scores(rec: VideoRecord, video: VideoPredictions | None, n: int) -> Tensor:
-    """The video's [T, S] similarity to its ordered steps: given, or one-hot from per-frame labels."""
+def _step_scores(rec: VideoRecord, video: VideoPredictions | None, n: int) -> np.ndarray:
+    """The video's [n, S] similarity to its ordered steps: given, or one-hot from per-frame labels.
+
+    A given matrix with fewer rows than the record is padded with 0 (no evidence for any step: those
+    seconds fall to background unless a step needs them); rows past the record are dropped.
+    """
     steps = [s.query for s in rec.segments]
     if video is not None and video.step_scores is not None:
-        if video.step_scores.shape != (n, len(steps)):
+        if video.step_scores.ndim != 2 or video.step_scores.shape[1] != len(steps):
             raise PredictionsError(
-                f"predictions for video {rec.video_id!r}: step_scores must be [{n}, {len(steps)}] "
+                f"predictions for video {rec.video_id!r}: step_scores must be [frames, {len(steps)}] "
                 f"(frames × ordered steps), got {list(video.step_scores.shape)}"
             )
-        return torch.from_numpy(video.step_scores)
+        sim = np.zeros((n, len(steps)))
+        rows = min(n, len(video.step_scores))
+        sim[:rows] = video.step_scores[:rows]
+        return sim
     labels: list[str | None] = [None] * n
     for p in video.frames if video is not None else []:
         if p.t < n and p.label is not None:

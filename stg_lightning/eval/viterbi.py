@@ -7,21 +7,29 @@ frames, in order; background runs between (and around) steps are optional. A fra
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
-from torch import Tensor
 
 BACKGROUND = -1
 
 
-def viterbi_align(similarity: Tensor | np.ndarray, background_score: float = 0.5) -> Tensor:
-    """Best monotonic alignment of ``similarity`` [T, S] → per-frame step index [T] (-1 = background)."""
-    sim = torch.as_tensor(similarity, dtype=torch.float64).cpu().numpy()
+def viterbi_align(similarity: Any, background_score: float = 0.5) -> np.ndarray:
+    """Best monotonic alignment of ``similarity`` [T, S] (array or CPU tensor) → step index [T] (-1 = background).
+
+    Ties between optimal paths are broken while tracing back from the last second: stay in the state,
+    else come from the previous state, else skip the background before it; the path ends in the last
+    step rather than the trailing background. So among equal paths, each state is entered as early as
+    the optimum allows (tested in tests/test_eval_metrics.py).
+    """
+    sim = np.asarray(
+        similarity.detach().cpu() if hasattr(similarity, "detach") else similarity, dtype=np.float64
+    )
     if sim.ndim != 2:
         raise ValueError(f"similarity must be [frames, steps], got shape {sim.shape}")
     num_frames, num_steps = sim.shape
     if num_steps == 0:
-        return torch.full((num_frames,), BACKGROUND, dtype=torch.long)
+        return np.full(num_frames, BACKGROUND, dtype=np.int64)
     if num_frames < num_steps:
         raise ValueError(f"cannot align {num_steps} steps to {num_frames} frames: each step needs a frame")
     n_states = 2 * num_steps + 1
@@ -44,11 +52,11 @@ def viterbi_align(similarity: Tensor | np.ndarray, background_score: float = 0.5
     for t in range(num_frames - 1, -1, -1):
         path[t] = state
         state -= int(back[t, state])
-    return torch.from_numpy(np.where(path % 2 == 1, (path - 1) // 2, BACKGROUND))
+    return np.where(path % 2 == 1, (path - 1) // 2, BACKGROUND)
 
 
-def similarity_from_labels(pred_labels: list[str | None], steps: list[str]) -> Tensor:
+def similarity_from_labels(pred_labels: list[str | None], steps: list[str]) -> np.ndarray:
     """Per-frame label predictions → one-hot similarity [T, S] (1 where the label equals the step)."""
-    return torch.tensor([[float(p is not None and p == s) for s in steps] for p in pred_labels]).reshape(
+    return np.array([[float(p is not None and p == s) for s in steps] for p in pred_labels]).reshape(
         len(pred_labels), len(steps)
     )

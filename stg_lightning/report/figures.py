@@ -16,6 +16,7 @@ from typing import NamedTuple, TypedDict
 import matplotlib
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -24,7 +25,7 @@ from PIL import Image
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.pointing import pointing_seconds
 from stg_lightning.eval.frames import find_video, iter_source_frames
-from stg_lightning.eval.metrics.spatial import point_in_box, resolve_point, upsample_heat
+from stg_lightning.eval.metrics.spatial import point_in_box, resolve_points
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import Box, EvalDataset, VideoRecord, normalise_query
 from stg_lightning.eval.viterbi import viterbi_align
@@ -244,13 +245,18 @@ def _point(entry: FramePrediction | None, frame_size: tuple[int, int]) -> tuple[
     if entry is None:
         return None
 
-    def row(value: object, width: int) -> torch.Tensor:
-        return (
-            torch.full((1, width), math.nan) if value is None else torch.tensor([value], dtype=torch.float32)
-        )
+    def row(value: object, width: int) -> np.ndarray:
+        return np.full((1, width), math.nan) if value is None else np.array([value], dtype=np.float64)
 
-    heat = None if entry.heat is None else torch.as_tensor(np.asarray(entry.heat, np.float32))[None]
-    return resolve_point(0, frame_size, heat, row(entry.point, 2), row(entry.box, 4))
+    heat = None if entry.heat is None else np.asarray(entry.heat, np.float64)[None]
+    x, y = resolve_points(1, frame_size, heat, row(entry.point, 2), row(entry.box, 4))[0]
+    return None if math.isnan(x) else (float(x), float(y))
+
+
+def upsample_heat(heat: torch.Tensor, frame_size: tuple[int, int]) -> torch.Tensor:
+    """[h, w] grid → [H, W] frame map for display: bilinear, ``align_corners=False`` as the metrics read it."""
+    w, h = frame_size
+    return F.interpolate(heat[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
 
 
 def _frames_at(source: Path, seconds: set[int], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:

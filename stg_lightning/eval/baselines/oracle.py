@@ -18,7 +18,7 @@ def oracle_predictions(dataset: EvalDataset) -> Predictions:
             box = rec.boxes.get(t)
             point = None if box is None else ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
             frames.append(FramePrediction(t, label, 1.0, point=point, box=box))
-        gt = step_targets(rec, rec.num_frames).numpy()
+        gt = step_targets(rec, rec.num_frames)
         step_scores = np.zeros((rec.num_frames, len(rec.segments)))
         step_scores[gt >= 0, gt[gt >= 0]] = 1.0
         out[rec.video_id] = VideoPredictions(frames=frames, step_scores=step_scores)

@@ -10,19 +10,17 @@ the unique best one.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.viterbi import BACKGROUND
 
 
-def uniform_split(num_frames: int, num_steps: int) -> Tensor:
+def uniform_split(num_frames: int, num_steps: int) -> np.ndarray:
     """Text-blind baseline: the frames cut into ``num_steps`` equal consecutive parts, no background."""
     if num_steps == 0:
-        return torch.full((num_frames,), BACKGROUND, dtype=torch.long)
-    return torch.arange(num_frames) * num_steps // max(num_frames, 1)
+        return np.full(num_frames, BACKGROUND, dtype=np.int64)
+    return np.arange(num_frames) * num_steps // max(num_frames, 1)
 
 
 def uniform_split_predictions(dataset: EvalDataset) -> Predictions:
@@ -31,7 +29,7 @@ def uniform_split_predictions(dataset: EvalDataset) -> Predictions:
     out: Predictions = {}
     for rec in dataset.records:
         steps = [s.query for s in rec.segments]
-        split = uniform_split(rec.num_frames, len(steps)).numpy()
+        split = uniform_split(rec.num_frames, len(steps))
         frames = [
             FramePrediction(t, None if i == BACKGROUND else steps[i], 1.0)
             for t, i in enumerate(split.tolist())

@@ -1,10 +1,23 @@
-"""docs/evaluation.md §5 metrics as rank-synced ``torchmetrics.Metric`` subclasses."""
+"""docs/evaluation.md §5 metrics.
 
-from stg_lightning.eval.metrics.iou_pointing import IoUPointing
-from stg_lightning.eval.metrics.pointing import PointingGame
+Each module holds a numpy metric (states + ``update`` + ``compute``, see :mod:`.accumulate`) that scoring
+runs without importing torch; this package exports their rank-synced ``torchmetrics.Metric`` twins
+(:mod:`.synced`), imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 from stg_lightning.eval.metrics.spatial import MaskConfig
-from stg_lightning.eval.metrics.spatial_map import SpatialMAP
-from stg_lightning.eval.metrics.temporal import TemporalAlignment
-from stg_lightning.eval.metrics.video_map import VideoMAP
 
-__all__ = ["IoUPointing", "MaskConfig", "PointingGame", "SpatialMAP", "TemporalAlignment", "VideoMAP"]
+_SYNCED = ("IoUPointing", "PointingGame", "SpatialMAP", "TemporalAlignment", "VideoMAP")
+__all__ = ["MaskConfig", *_SYNCED]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SYNCED:
+        from stg_lightning.eval.metrics import synced
+
+        return getattr(synced, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,67 +2,76 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torchmetrics import Metric
+from typing import Any, ClassVar
 
-from stg_lightning.eval.metrics.spatial import as_float, point_in_box, resolve_point
-from stg_lightning.eval.records import box_area
+import numpy as np
+
+from stg_lightning.eval.metrics.accumulate import Accumulating
+from stg_lightning.eval.metrics.pointing import box_areas
+from stg_lightning.eval.metrics.spatial import HeatRows, as_array, as_labels, points_in_boxes, resolve_points
+
+CLASS_SETS = ("gt", "union")
 
 
-class IoUPointing(Metric):
+class IoUPointing(Accumulating):
     """IoU + Pointing game.
 
-    Per video and class c (every class predicted or annotated in the video): P_c = frames predicted c,
-    G_c = GT frames of c. A frame of P_c ∩ G_c counts as a hit only if its pointing (given point, else
-    argmax of the upsampled heat, else predicted box centre) lies in the GT box, when that second has
-    a box; seconds without a box (or with a zero-area one) count on the temporal match alone.
-    IoU_c = |hits| / |P_c ∪ G_c|; the video score is the mean over its classes and the metric the mean
-    over videos (videos with no class at all are skipped).
+    Per video and class c: P_c = frames predicted c, G_c = GT frames of c. A frame of P_c ∩ G_c counts
+    as a hit only if its point (given point, else heat argmax, else predicted box centre) lies in the
+    GT box, when that second has a non-zero-area box; other seconds count on the temporal match alone.
+    IoU_c = |hits| / |P_c ∪ G_c|; the video score is the mean over its classes — the classes of its GT
+    (``classes="gt"``, default) or of its GT and its predictions (``"union"``: a predicted class absent
+    from the GT adds a 0) — and the metric the mean over videos that have a class.
     """
 
-    full_state_update = False
-    higher_is_better = True
+    states: ClassVar[dict[str, str]] = {"score_sum": "sum", "videos": "sum"}
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("videos", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+    def __init__(self, classes: str = "gt") -> None:
+        if classes not in CLASS_SETS:
+            raise ValueError(f"iou_pointing classes must be one of {CLASS_SETS}, got {classes!r}")
+        self.classes = classes
+        super().__init__()
 
-    def update(
+    def stats(
         self,
-        pred_labels: Tensor,
-        gt_labels: Tensor,
-        gt_boxes: Tensor,
+        pred_labels: Any,
+        gt_labels: Any,
+        gt_boxes: Any,
         frame_size: tuple[int, int],
-        heat: Tensor | None = None,
-        points: Tensor | None = None,
-        boxes: Tensor | None = None,
-    ) -> None:
+        heat: Any = None,
+        points: Any = None,
+        boxes: Any = None,
+    ) -> dict[str, float] | None:
         """One video: labels [T] (class id, -1 = background); ``gt_boxes`` [T, 4] (NaN = no box).
 
         Spatial rows [T, ...]: ``heat`` [T, h, w], ``points`` [T, 2], ``boxes`` [T, 4] (NaN rows = none).
         """
-        pred = torch.as_tensor(pred_labels).long().cpu()
-        gt = torch.as_tensor(gt_labels).long().cpu()
+        pred, gt = as_labels(pred_labels), as_labels(gt_labels)
         if pred.shape != gt.shape:
             raise ValueError(f"pred_labels {tuple(pred.shape)} and gt_labels {tuple(gt.shape)} must match")
-        gtb = as_float(gt_boxes, 4)
-        heat, points, boxes = as_float(heat), as_float(points, 2), as_float(boxes, 4)
-        classes = sorted(set(pred[pred >= 0].tolist()) | set(gt[gt >= 0].tolist()))
+        gtb = as_array(gt_boxes, 4)
+        classes = set(gt[gt >= 0].tolist())
+        if self.classes == "union":
+            classes |= set(pred[pred >= 0].tolist())
         if not classes:
-            return
-        ious = []
-        for c in classes:
-            in_p, in_g = pred == c, gt == c
-            hits = 0
-            for t in torch.nonzero(in_p & in_g).flatten().tolist():
-                box = gtb[t].tolist()
-                has_box = bool(torch.isfinite(gtb[t]).all()) and box_area(box) > 0
-                hits += not has_box or point_in_box(resolve_point(t, frame_size, heat, points, boxes), box)
-            ious.append(hits / int((in_p | in_g).sum()))
-        self.score_sum += sum(ious) / len(ious)
-        self.videos += 1
+            return None
+        matched = (pred == gt) & (gt >= 0)
+        ok = np.ones(len(gt), dtype=bool)
+        boxed = matched & (box_areas(gtb) > 0)
+        if boxed.any():
+            sub = np.flatnonzero(boxed)
+            heat_rows, point_rows, box_rows = HeatRows.of(heat), as_array(points, 2), as_array(boxes, 4)
+            point = resolve_points(
+                len(sub),
+                frame_size,
+                None if heat_rows is None else heat_rows.take(sub),
+                None if point_rows is None else point_rows[sub],
+                None if box_rows is None else box_rows[sub],
+            )
+            ok[sub] = points_in_boxes(point, gtb[sub])
+        hit_per_class = np.bincount(gt[matched & ok], minlength=max(classes) + 1)
+        ious = [hit_per_class[c] / int(((pred == c) | (gt == c)).sum()) for c in sorted(classes)]
+        return {"score_sum": sum(ious) / len(ious), "videos": 1}
 
-    def compute(self) -> Tensor:
-        return (self.score_sum / self.videos.clamp(min=1)).float()
+    def result(self, states: dict[str, Any]) -> float:
+        return states["score_sum"] / max(states["videos"], 1.0)

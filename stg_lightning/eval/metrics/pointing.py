@@ -2,56 +2,62 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torchmetrics import Metric
+from typing import Any, ClassVar
 
-from stg_lightning.eval.metrics.spatial import as_float, point_in_box, resolve_point
-from stg_lightning.eval.records import box_area
+import numpy as np
+
+from stg_lightning.eval.metrics.accumulate import Accumulating
+from stg_lightning.eval.metrics.spatial import HeatRows, as_array, points_in_boxes, resolve_points
+
+ZERO_AREA_BOXES = ("exclude", "miss")
 
 
-class PointingGame(Metric):
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """[n] pixel areas of inclusive boxes; 0 when x2 < x1 or y2 < y1 (NaN rows: 0)."""
+    w = np.nan_to_num(boxes[:, 2] - boxes[:, 0] + 1)
+    h = np.nan_to_num(boxes[:, 3] - boxes[:, 1] + 1)
+    return np.maximum(w, 0) * np.maximum(h, 0)
+
+
+class PointingGame(Accumulating):
     """Pointing game accuracy.
 
     Each evaluated frame of a GT segment is queried with its GT step; its point is the given point,
-    else the first (row-major) argmax of the heat grid upsampled bilinearly (``align_corners=False``)
-    to the frame, else the predicted box's centre. It is a hit if the point lies inside the inclusive
-    GT box, a miss otherwise (also when there is no point). Zero-area GT boxes are excluded (counted in
-    ``excluded``). Accuracy = hits / (hits + misses), summed over all frames of all ranks.
+    else the heat argmax (see :mod:`.spatial`), else the predicted box's centre. It is a hit if the
+    point lies inside the inclusive GT box, a miss otherwise (also when there is no point).
+    Zero-area GT boxes are excluded (``zero_area_boxes="exclude"``, counted in ``excluded``) or scored
+    as misses (``"miss"``, the authors' released evaluation). Accuracy = hits / scored frames.
     """
 
-    full_state_update = False
-    higher_is_better = True
+    states: ClassVar[dict[str, str]] = {"hits": "sum", "total": "sum", "excluded": "sum"}
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("hits", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("excluded", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+    def __init__(self, zero_area_boxes: str = "exclude") -> None:
+        if zero_area_boxes not in ZERO_AREA_BOXES:
+            raise ValueError(f"zero_area_boxes must be one of {ZERO_AREA_BOXES}, got {zero_area_boxes!r}")
+        self.zero_area_boxes = zero_area_boxes
+        super().__init__()
 
-    def update(
+    def stats(
         self,
-        gt_boxes: Tensor,
+        gt_boxes: Any,
         frame_size: tuple[int, int],
-        heat: Tensor | None = None,
-        points: Tensor | None = None,
-        boxes: Tensor | None = None,
-    ) -> None:
+        heat: Any = None,
+        points: Any = None,
+        boxes: Any = None,
+    ) -> dict[str, float]:
         """``gt_boxes`` [n, 4]; spatial rows ``heat`` [n, h, w] / ``points`` [n, 2] / ``boxes`` [n, 4].
 
         A NaN row means "absent"; rows are resolved per frame (see :mod:`.spatial`).
         """
-        gt = as_float(gt_boxes, 4)
-        heat, points, boxes = as_float(heat), as_float(points, 2), as_float(boxes, 4)
-        hits = total = 0
-        for i, box in enumerate(gt.tolist()):
-            if box_area(box) == 0:
-                continue
-            total += 1
-            hits += point_in_box(resolve_point(i, frame_size, heat, points, boxes), box)
-        self.hits += hits
-        self.total += total
-        self.excluded += len(gt) - total
+        gt = as_array(gt_boxes, 4)
+        point = resolve_points(
+            len(gt), frame_size, HeatRows.of(heat), as_array(points, 2), as_array(boxes, 4)
+        )
+        scored = box_areas(gt) > 0
+        hits = points_in_boxes(point, gt) & scored
+        if self.zero_area_boxes == "miss":
+            scored = np.ones(len(gt), dtype=bool)
+        return {"hits": hits.sum(), "total": scored.sum(), "excluded": len(gt) - scored.sum()}
 
-    def compute(self) -> Tensor:
-        return self.hits.float() / self.total.clamp(min=1)
+    def result(self, states: dict[str, Any]) -> float:
+        return states["hits"] / max(states["total"], 1.0)

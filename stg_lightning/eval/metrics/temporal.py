@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torchmetrics import Metric
+from typing import Any, ClassVar
 
+import numpy as np
+
+from stg_lightning.eval.metrics.accumulate import Accumulating
+from stg_lightning.eval.metrics.spatial import as_labels
 from stg_lightning.eval.viterbi import viterbi_align
 
 
-class TemporalAlignment(Metric):
+class TemporalAlignment(Accumulating):
     """Temporal IoU (Jaccard), IoD and MoF of a Viterbi alignment to the ordered steps.
 
     The video's frames are aligned to its ordered step list interleaved with optional background
@@ -21,47 +23,50 @@ class TemporalAlignment(Metric):
     background) equals the GT, over all frames of all videos.
     """
 
-    full_state_update = False
-    higher_is_better = True
+    states: ClassVar[dict[str, str]] = {
+        "iou_sum": "sum",
+        "iod_sum": "sum",
+        "videos": "sum",
+        "correct_frames": "sum",
+        "frames": "sum",
+    }
 
-    def __init__(self, background_score: float = 0.5, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, background_score: float = 0.5) -> None:
         self.background_score = background_score
-        for name in ("iou_sum", "iod_sum"):
-            self.add_state(name, torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        for name in ("videos", "correct_frames", "frames"):
-            self.add_state(name, torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        super().__init__()
 
-    def update(self, gt: Tensor, similarity: Tensor | None = None, alignment: Tensor | None = None) -> None:
+    def stats(self, gt: Any, similarity: Any = None, alignment: Any = None) -> dict[str, float]:
         """One video: ``gt`` [T] step index (-1 = background); ``similarity`` [T, S] or ``alignment`` [T]."""
-        gt = torch.as_tensor(gt).long().cpu()
+        gt = as_labels(gt)
         if (similarity is None) == (alignment is None):
             raise ValueError("pass exactly one of similarity [T, S] or alignment [T]")
         if alignment is None:
             alignment = viterbi_align(similarity, self.background_score)
-        align = torch.as_tensor(alignment).long().cpu()
+        align = as_labels(alignment)
         if align.shape != gt.shape:
             raise ValueError(
                 f"alignment {tuple(align.shape)} and gt {tuple(gt.shape)} must have one entry per frame"
             )
-        steps = sorted(set(gt[gt >= 0].tolist()))
-        if steps:
-            ious, iods = [], []
-            for i in steps:
-                g, d = gt == i, align == i
-                inter = int((g & d).sum())
-                ious.append(inter / int((g | d).sum()))
-                iods.append(inter / int(d.sum()) if bool(d.any()) else 0.0)
-            self.iou_sum += sum(ious) / len(ious)
-            self.iod_sum += sum(iods) / len(iods)
-            self.videos += 1
-        self.correct_frames += int((align == gt).sum())
-        self.frames += len(gt)
+        out = {
+            "iou_sum": 0.0,
+            "iod_sum": 0.0,
+            "videos": 0,
+            "correct_frames": (align == gt).sum(),
+            "frames": len(gt),
+        }
+        steps = np.unique(gt[gt >= 0])
+        if len(steps):
+            g, d = gt[None] == steps[:, None], align[None] == steps[:, None]  # [S, T]
+            inter = (g & d).sum(1)
+            out["iou_sum"] = float(np.mean(inter / (g | d).sum(1)))
+            out["iod_sum"] = float(np.mean(np.where(d.any(1), inter / np.maximum(d.sum(1), 1), 0.0)))
+            out["videos"] = 1
+        return out
 
-    def compute(self) -> dict[str, Tensor]:
-        n = self.videos.clamp(min=1)
+    def result(self, states: dict[str, Any]) -> dict[str, float]:
+        n = max(states["videos"], 1.0)
         return {
-            "iou": (self.iou_sum / n).float(),
-            "iod": (self.iod_sum / n).float(),
-            "mof": (self.correct_frames.float() / self.frames.clamp(min=1)).float(),
+            "iou": states["iou_sum"] / n,
+            "iod": states["iod_sum"] / n,
+            "mof": states["correct_frames"] / max(states["frames"], 1.0),
         }

@@ -2,138 +2,161 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from typing import Any, ClassVar
 
-import torch
-from torch import Tensor
-from torchmetrics import Metric
+import numpy as np
 
-from stg_lightning.eval.metrics.ap import cat_state, class_mean_ap
-from stg_lightning.eval.metrics.spatial import MaskConfig, as_float, box_rect, frame_mask, rect_area
+from stg_lightning.eval.metrics.accumulate import Accumulating
+from stg_lightning.eval.metrics.ap import class_mean_ap
+from stg_lightning.eval.metrics.spatial import (
+    HeatRows,
+    MaskConfig,
+    as_array,
+    as_labels,
+    box_rects,
+    mask_counts,
+    rects_area,
+)
 
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-@dataclass
-class _Tube:
-    label: int
-    start: int
-    end: int  # exclusive
-    voxels: int = 0
-    score: float = 0.0
+def label_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximal runs of one class (≥ 0) in per-frame labels → (label, start, end exclusive) arrays."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):
+        return (np.zeros(0, dtype=np.int64),) * 3
+    cut = np.flatnonzero(np.diff(labels)) + 1
+    start, end = np.concatenate([[0], cut]), np.concatenate([cut, [len(labels)]])
+    keep = labels[start] >= 0
+    return labels[start][keep], start[keep], end[keep]
 
 
-def label_runs(labels: list[int]) -> list[_Tube]:
-    """Maximal runs of one class (≥ 0) in a per-frame label list."""
-    tubes: list[_Tube] = []
-    for t, c in enumerate(labels):
-        if c < 0:
-            continue
-        if tubes and tubes[-1].label == c and tubes[-1].end == t:
-            tubes[-1].end = t + 1
-        else:
-            tubes.append(_Tube(c, t, t + 1))
-    return tubes
+def _run_sums(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of ``values[start:end]`` for each run."""
+    cum = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return cum[end] - cum[start]
 
 
-class VideoMAP(Metric):
+def _run_index(start: np.ndarray, end: np.ndarray, length: int) -> np.ndarray:
+    """[length] index of the run holding each frame, -1 outside every run."""
+    index = np.full(length, -1)
+    for k, (s, e) in enumerate(zip(start.tolist(), end.tolist())):
+        index[s:e] = k
+    return index
+
+
+class VideoMAP(Accumulating):
     """Video mAP at tube-IoU thresholds 0.1–0.5 and their mean.
 
     Predicted tubes are the maximal runs of one predicted class with their per-frame 3-D masks (the
-    predicted box, else heat ≥ τ on the bilinearly upsampled grid, else the whole frame), scored by the
-    mean of their per-second scores; GT tubes are the GT runs with their per-second boxes (clipped to
-    the frame). Tube IoU is the voxel IoU of mask and box tube. Per class over all videos, detections
-    are ranked by score and each is matched greedily to the unmatched GT tube of its video with the
-    highest IoU if that reaches the threshold (else a false positive); AP is VOC all-point interpolated
-    and averaged over classes with GT tubes. GT tubes with no voxels are ignored (not positives), as is
-    any predicted tube of the same class lying entirely inside one.
+    predicted box, else the heat mask, else the whole frame; see :mod:`.spatial`), scored by the mean
+    of their per-second scores (``math.fsum``: the same value in any order); GT tubes are the GT runs with their per-second boxes (clipped to the
+    frame). Tube IoU is the voxel IoU of mask and box tube. Per video and threshold, detections in
+    descending score (ties: earlier start first) are matched greedily to the unmatched same-class GT tube
+    with the highest IoU (ties: the earlier tube), a true positive if that IoU reaches the threshold.
+    AP per class over all videos is taken at the distinct scores (see :mod:`.ap`) and averaged over
+    classes with GT tubes. GT tubes with no voxels are ignored (not positives), as is any predicted tube
+    of the same class lying entirely inside one.
     """
 
-    full_state_update = False
-    higher_is_better = True
+    states: ClassVar[dict[str, str]] = {
+        "det_class": "cat",
+        "det_score": "cat",
+        "det_tp": "cat",
+        "gt_class": "cat",
+    }
 
     def __init__(
-        self, thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS, mask: MaskConfig | None = None, **kwargs
+        self, thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS, mask: MaskConfig | None = None
     ) -> None:
-        super().__init__(**kwargs)
+        if not thresholds or min(thresholds) <= 0:
+            raise ValueError(f"video mAP thresholds must be > 0, got {thresholds}")
         self.thresholds = tuple(thresholds)
         self.mask = mask or MaskConfig()
-        for name in ("det_class", "det_score", "det_tp", "gt_class"):
-            self.add_state(name, [], dist_reduce_fx="cat")
+        super().__init__()
 
-    def update(
+    def stats(
         self,
-        pred_labels: Tensor,
-        scores: Tensor,
-        gt_labels: Tensor,
-        gt_boxes: Tensor,
+        pred_labels: Any,
+        scores: Any,
+        gt_labels: Any,
+        gt_boxes: Any,
         frame_size: tuple[int, int],
-        heat: Tensor | None = None,
-        boxes: Tensor | None = None,
-    ) -> None:
+        heat: Any = None,
+        boxes: Any = None,
+    ) -> dict[str, np.ndarray]:
         """One video: labels [T] (-1 = background), ``scores`` [T], ``gt_boxes`` [T, 4] (NaN = no box)."""
-        pred = torch.as_tensor(pred_labels).long().cpu().tolist()
-        gt = torch.as_tensor(gt_labels).long().cpu().tolist()
+        pred, gt = as_labels(pred_labels), as_labels(gt_labels)
         if len(pred) != len(gt):
             raise ValueError(
                 f"pred_labels ({len(pred)}) and gt_labels ({len(gt)}) must have one entry per frame"
             )
-        sc, gtb = as_float(scores).tolist(), as_float(gt_boxes, 4)
-        heat, boxes = as_float(heat), as_float(boxes, 4)
-
-        gt_tubes, gt_rects = label_runs(gt), {}
-        gt_of_frame = {}
-        for j, g in enumerate(gt_tubes):
-            for t in range(g.start, g.end):
-                if bool(torch.isfinite(gtb[t]).all()):
-                    gt_rects[t] = box_rect(gtb[t].tolist(), frame_size)
-                    g.voxels += rect_area(gt_rects[t])
-                gt_of_frame[t] = j
-        dets = label_runs(pred)
-        inter = [dict.fromkeys(range(len(gt_tubes)), 0) for _ in dets]
-        for k, d in enumerate(dets):
-            d.score = sum(sc[d.start : d.end]) / (d.end - d.start)
-            for t in range(d.start, d.end):  # one full-resolution mask alive at a time
-                m = frame_mask(t, frame_size, heat, boxes, self.mask)
-                d.voxels += m.area
-                j = gt_of_frame.get(t)
-                if j is not None and gt_tubes[j].label == d.label and t in gt_rects:
-                    inter[k][j] += m.intersect(gt_rects[t])
-        self._match(dets, gt_tubes, inter)
-
-    def _match(self, dets: list[_Tube], gt_tubes: list[_Tube], inter: list[dict[int, int]]) -> None:
-        ignored = [g for g in gt_tubes if g.voxels == 0]
-        kept = [
-            k
-            for k, d in enumerate(dets)
-            if not any(g.label == d.label and g.start <= d.start and d.end <= g.end for g in ignored)
-        ]
-        kept.sort(key=lambda k: -dets[k].score)  # stable: same-score tubes keep time order
-        tp = torch.zeros(len(kept), len(self.thresholds), dtype=torch.float64)
+        sc, gtb = as_array(scores), as_array(gt_boxes, 4)
+        heat, boxes = HeatRows.of(heat), as_array(boxes, 4)
+        n = len(gt)
+        gt_area = rects_area(box_rects(gtb, frame_size))  # seconds without a box: 0
+        g_label, g_start, g_end = label_runs(gt)
+        gt_of_frame = _run_index(g_start, g_end, n)
+        g_voxels = _run_sums(gt_area, g_start, g_end)
+        # One mask per predicted second, shared by every tube and threshold.
+        frames = np.flatnonzero(pred >= 0)
+        same = gt[frames] == pred[frames]
+        rects = np.where(same[:, None], box_rects(gtb[frames], frame_size), np.array([0, 0, -1, -1]))
+        area, inside = mask_counts(
+            frame_size,
+            None if heat is None else heat.take(frames),
+            None if boxes is None else boxes[frames],
+            rects,
+            self.mask,
+        )
+        d_label, d_start, d_end = label_runs(pred)
+        area_of, inside_of = np.zeros(n), np.zeros(n)
+        area_of[frames], inside_of[frames] = area, inside
+        d_score = np.array([math.fsum(sc[s:e]) / (e - s) for s, e in zip(d_start.tolist(), d_end.tolist())])
+        d_voxels = _run_sums(area_of, d_start, d_end)
+        # Drop detections inside an ignored (voxel-free) GT tube of their class.
+        j0 = gt_of_frame[d_start]
+        j = np.maximum(j0, 0)
+        inside_ignored = np.zeros(len(d_label), dtype=bool)
+        if len(g_label):
+            inside_ignored = (j0 >= 0) & (g_label[j] == d_label) & (g_voxels[j] == 0) & (d_end <= g_end[j])
+        keep = np.flatnonzero(~inside_ignored)
+        keep = keep[np.lexsort((d_start[keep], -d_score[keep]))]
+        # Overlapping (detection, GT tube) pairs and their intersections: only they can reach IoU ≥ θ > 0.
+        det_of_frame = _run_index(d_start, d_end, n)
+        t = np.flatnonzero((det_of_frame >= 0) & (gt_of_frame >= 0) & (pred == gt) & (inside_of > 0))
+        pairs: dict[int, dict[int, float]] = {}
+        for k, j, v in zip(det_of_frame[t].tolist(), gt_of_frame[t].tolist(), inside_of[t].tolist()):
+            pairs.setdefault(k, {}).setdefault(j, 0.0)
+            pairs[k][j] += v
+        tp = np.zeros((len(keep), len(self.thresholds)))
         for ti, thr in enumerate(self.thresholds):
             matched: set[int] = set()
-            for row, k in enumerate(kept):
-                d, best, best_iou = dets[k], None, -1.0
-                for j, g in enumerate(gt_tubes):
-                    if g.label != d.label or g.voxels == 0 or j in matched:
+            for row, k in enumerate(keep.tolist()):
+                best, best_iou = -1, -1.0
+                for j, inter in sorted(pairs.get(k, {}).items()):
+                    if j in matched or g_voxels[j] == 0:
                         continue
-                    iou = inter[k][j] / (d.voxels + g.voxels - inter[k][j])
+                    iou = inter / (d_voxels[k] + g_voxels[j] - inter)
                     if iou > best_iou:
                         best, best_iou = j, iou
-                if best is not None and best_iou >= thr:
+                if best >= 0 and best_iou >= thr:
                     matched.add(best)
                     tp[row, ti] = 1.0
-        self.det_class.append(torch.tensor([dets[k].label for k in kept], dtype=torch.float64))
-        self.det_score.append(torch.tensor([dets[k].score for k in kept], dtype=torch.float64))
-        self.det_tp.append(tp.flatten())
-        self.gt_class.append(torch.tensor([g.label for g in gt_tubes if g.voxels > 0], dtype=torch.float64))
-
-    def compute(self) -> dict[str, Tensor]:
-        dc, ds, gc = cat_state(self.det_class), cat_state(self.det_score), cat_state(self.gt_class)
-        tp = cat_state(self.det_tp).reshape(len(dc), len(self.thresholds)) > 0
-        out = {
-            f"video_map@{thr:g}": torch.tensor(class_mean_ap(dc, ds, tp[:, i], gc), dtype=torch.float64)
-            for i, thr in enumerate(self.thresholds)
+        return {
+            "det_class": d_label[keep],
+            "det_score": d_score[keep],
+            "det_tp": tp,
+            "gt_class": g_label[g_voxels > 0],
         }
-        out["video_map"] = torch.stack(list(out.values())).mean()
+
+    def result(self, states: dict[str, Any]) -> dict[str, float]:
+        dc, ds, gc = states["det_class"], states["det_score"], states["gt_class"]
+        tp = states["det_tp"].reshape(len(dc), len(self.thresholds)) > 0
+        out = {
+            f"video_map@{thr:g}": class_mean_ap(dc, ds, tp[:, i], gc) for i, thr in enumerate(self.thresholds)
+        }
+        out["video_map"] = float(np.mean(list(out.values())))
         return out
