@@ -40,7 +40,7 @@ from stg_lightning.eval.loaders import load_gyt, load_myt, shared_data_root
 from stg_lightning.eval.metrics import TemporalAlignment
 from stg_lightning.eval.predictions import validate_predictions
 from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
-from stg_lightning.eval.scoring import ScoringConfig, score_predictions, step_targets
+from stg_lightning.eval.scoring import ScoringConfig, score_predictions, step_classes, step_targets
 from stg_lightning.synth import writer
 from stg_lightning.synth.scene import Scene
 from stg_lightning.synth.script import VideoPlan, build_vocabulary
@@ -132,9 +132,12 @@ def test_uniform_split_predictions_score_as_the_split_itself():
     video = preds["m"]
     assert [p.label for p in video.frames] == ["a", "a", "a", "b", "b", "b"]
     assert video.num_frames == 6 and video.step_scores.tolist() == [[1, 0]] * 3 + [[0, 1]] * 3
-    # Split [a a a b b b] against GT [a a - - b b]: each step IoU 2/3, IoD 2/3; 4 of 6 seconds right.
+    # Split [a a a b b b] against GT [a a - - b b]: each step IoU 2/3 (≥ every threshold), IoD 2/3;
+    # 4 of 6 seconds right; the classes are the steps, so the per-class numbers are the same.
+    at = {f"temporal_iou@{t}": 1.0 for t in ("0.1", "0.3", "0.5", "avg")}
     assert uniform_split_row(ds) == pytest.approx(
-        {"temporal_iou": 2 / 3, "temporal_iod": 2 / 3, "temporal_mof": 4 / 6}
+        {"temporal_iou": 2 / 3, "temporal_iod": 2 / 3, "temporal_mof": 4 / 6, **at}
+        | {"temporal_iou_class": 2 / 3, "temporal_iod_class": 2 / 3}
     )
 
 
@@ -144,7 +147,9 @@ def test_uniform_split_row_equals_the_split_given_as_alignment(synth: Path):
         direct = TemporalAlignment(background)
         for rec in myt.records:
             gt = step_targets(rec, rec.num_frames)
-            direct.update(gt, alignment=uniform_split(len(gt), len(rec.segments)))
+            direct.update(
+                gt, alignment=uniform_split(len(gt), len(rec.segments)), step_classes=step_classes(rec)
+            )
         expected = {f"temporal_{k}": float(v) for k, v in direct.compute().items()}
         assert uniform_split_row(myt, ScoringConfig(background_score=background)) == expected
 

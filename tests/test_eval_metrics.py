@@ -255,3 +255,15 @@ def test_viterbi_ties_enter_each_state_as_early_as_the_optimum_allows():
     assert viterbi_align(sim, background_score=0.5).tolist() == [0, 1, 1]
     # One step scoring like the background everywhere: the step takes every second.
     assert viterbi_align(np.full((4, 1), 0.5), background_score=0.5).tolist() == [0, 0, 0, 0]
+
+
+def test_temporal_thresholds_and_per_class_numbers_hand_computed():
+    # Steps a, b, a (class a repeated). Per step: IoU 2/3, 1/2, 1 and IoD 2/3, 1, 1.
+    metric = TemporalAlignment(thresholds=(0.5, 0.7))
+    metric.update([0, 0, 1, 1, 2, 2], alignment=[0, 0, 0, 1, 2, 2], step_classes=[0, 1, 0])
+    out = {k: v.item() for k, v in metric.compute().items()}
+    assert out["iou"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    assert (out["iou@0.5"], out["iou@0.7"], out["iou@avg"]) == pytest.approx((1.0, 1 / 3, 2 / 3))
+    # Per class over frames: a = seconds {0, 1, 4, 5} vs aligned {0, 1, 2, 4, 5}; b = {2, 3} vs {3}.
+    assert out["iou_class"] == pytest.approx((4 / 5 + 1 / 2) / 2)
+    assert out["iod_class"] == pytest.approx((4 / 5 + 1) / 2)

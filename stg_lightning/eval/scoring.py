@@ -50,6 +50,7 @@ class ScoringConfig:
     spatial_iou: float = 0.3  # spatial mAP IoU threshold
     video_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     background_score: float = 0.5  # Viterbi score of a background frame (MYT)
+    temporal_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5)  # MYT: fraction of steps with IoU ≥ θ
     iou_pointing_classes: str = (
         "gt"  # IoU+Pointing averages over the video's GT classes, or "union" with predicted
     )
@@ -122,10 +123,11 @@ def score_predictions(
                 {k: float(v) for k, v in value.items()} if isinstance(value, dict) else {name: float(value)}
             )
     if "temporal" in names:
-        temporal = TemporalAlignment(cfg.background_score)
+        temporal = TemporalAlignment(cfg.background_score, cfg.temporal_thresholds)
         for rec in dataset.records:
             gt = step_targets(rec, rec.num_frames)
-            temporal.update(gt, similarity=_step_scores(rec, predictions.get(rec.video_id), len(gt)))
+            similarity = _step_scores(rec, predictions.get(rec.video_id), len(gt))
+            temporal.update(gt, similarity=similarity, step_classes=step_classes(rec))
         result.update({f"temporal_{k}": float(v) for k, v in temporal.compute().items()})
     if not {"pointing", "spatial_map"} & spatial:
         del counts["trimmed_seconds"], counts["trimmed_unanswered"]
@@ -140,6 +142,12 @@ def step_targets(record: VideoRecord, num_frames: int) -> np.ndarray:
         frames = [t for t in seg.frames() if t < num_frames]
         gt[frames] = i
     return gt
+
+
+def step_classes(record: VideoRecord) -> list[int]:
+    """Class of each ordered step: steps with the same query share one (MYT per-class metrics)."""
+    names = sorted({seg.query for seg in record.segments})
+    return [names.index(seg.query) for seg in record.segments]
 
 
 def _class_ids(records: list[VideoRecord], predictions: Predictions) -> dict[str, int]:
