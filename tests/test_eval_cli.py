@@ -171,3 +171,8 @@ def test_input_warnings_name_what_the_file_did_not_cover():
     assert lines[0].startswith("1 of 4 videos have no predictions")
     assert "3 of 10 trimmed seconds" in lines[1] and "trimmed_fallback=any_label" in lines[1]
     assert input_warnings(dict.fromkeys(BOOKKEEPING, 0.0)) == []
+
+
+def test_s3d_eval_config_sets_windowed_inference():
+    cfg = build_config(["--config", "configs/eval/gyt.yaml", "--config", "configs/eval/s3d_word2vec.yaml"])
+    assert (cfg.dataset, cfg.inference.fps, cfg.inference.window_frames) == ("gyt", 5, 16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +12,25 @@ import torch.nn.functional as F
 from eval_fixtures import tiny_model, write_tiny_split
 from PIL import Image
 
+from stg_lightning.backbones import S3DConfig
 from stg_lightning.data.video import iter_frames_at_fps
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.combine import combine_predictions, unplaced
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import (
+    frame_batch,
     postprocess_scores,
     predict_clips,
     predict_dataset,
     predict_video,
+    second_windows,
     temporal_labels,
+    video_queries,
 )
 from stg_lightning.eval.predictions import validate_predictions
 from stg_lightning.eval.readout import InferenceConfig, clip_record, clip_windows, scored_dataset
 from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
+from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
 
 SIM = torch.tensor([[0.6, 0.2], [0.4, 0.45], [0.1, 0.7], [0.55, 0.5]])
 
@@ -232,3 +239,65 @@ def test_patch_pool_scores_are_the_pooled_patch_cosines(split, gyt, model):
     best = predict_video(model, path, rec, InferenceConfig(temporal="patch_pool", patch_pool_temperature=0.0))
     np.testing.assert_allclose(best.step_scores[0], cos.amax(0).numpy(), atol=1e-5)
     assert (best.step_scores >= preds.step_scores - 1e-6).all()
+
+
+# ----------------------------------------------------------------------------------------- temporal stride
+def test_second_windows_are_centred_and_padded_at_the_edges():
+    frames = ((k / 2, np.full((1,), k)) for k in range(6))  # 3 seconds at 2 fps
+    windows = [(t, [int(f[0]) for f in w]) for t, w in second_windows(frames, fps=2, window=4, start=0)]
+    # Second s: frames 2s − 1 … 2s + 2, indices outside the video repeat its first / last frame.
+    assert windows == [(0.0, [0, 0, 1, 2]), (1.0, [1, 2, 3, 4]), (2.0, [3, 4, 5, 5])]
+
+
+@pytest.fixture(scope="module")
+def s3d_model():
+    torch.manual_seed(0)
+    backbone = S3DConfig(vocabulary=["crack", "egg", "cut", "tomato", "bowl"], image_size=64)
+    return GroundingModel(
+        backbone, global_head=GlobalHeadConfig(embed_dim=16), local_head=LocalHeadConfig(16, 4)
+    ).eval()
+
+
+def test_s3d_predictions_score_each_second_from_its_window(split, gyt, s3d_model):
+    rec = gyt.records[0]
+    cfg = InferenceConfig(fps=2, window_frames=8, chunk_size=16, theta=-1.0)  # every second labelled
+    preds = predict_video(s3d_model, _video(split, rec.video_id), rec, cfg)
+    validate_predictions({rec.video_id: preds})
+    frames = list(iter_frames_at_fps(_video(split, rec.video_id), 2))
+    assert preds.num_frames == math.ceil(len(frames) / 2) and len(preds.frames) == preds.num_frames
+    # Oracle for second 3: its window (frames 3 … 10 at 2 fps) through the backbone, cosines averaged
+    # over the window's two S3D steps.
+    queries = video_queries(rec)
+    window = [frames[min(max(k, 0), len(frames) - 1)][1] for k in range(2 * 3 - 3, 2 * 3 + 5)]
+    with torch.no_grad():
+        pixels = frame_batch(s3d_model, window)
+        tokens, _ = s3d_model.encode_video(pixels, torch.ones(1, 8, dtype=torch.bool))
+        expected = s3d_model.frame_query_scores(tokens, s3d_model.encode_queries(queries)).mean(0)
+    np.testing.assert_allclose(
+        preds.step_scores[3], expected[[queries.index(s.query) for s in rec.segments]].numpy(), atol=1e-5
+    )
+    heats = [p.heat for p in preds.frames if p.heat is not None]
+    assert heats and all(h.shape == s3d_model.grid and abs(h.sum() - 1) < 1e-4 for h in heats)
+
+
+def test_s3d_window_must_be_a_multiple_of_the_stride(split, gyt, s3d_model):
+    rec = gyt.records[0]
+    with pytest.raises(StgUserError, match=r"window_frames .* multiple"):
+        predict_video(s3d_model, _video(split, rec.video_id), rec, InferenceConfig(window_frames=12))
+
+
+def test_grounding_all_lets_combine_place_another_models_labels(split, gyt, model):
+    # Model A labels every second; model B (another init) writes its heat for every query at every second,
+    # so the combined file has B's heat for A's label everywhere: no answer left without a place.
+    rec = gyt.records[0]
+    video = _video(split, rec.video_id)
+    a = predict_video(model, video, rec, InferenceConfig(theta=-1.0))
+    b_model = tiny_model(seed=1).model.eval()
+    b = predict_video(b_model, video, rec, InferenceConfig(theta=2.0, grounding="all"))
+    assert all(p.label is None for p in b.frames)  # B labels nothing, yet answers every pair
+    assert len(b.grounding) == b.num_frames * len(video_queries(rec))
+    combined = combine_predictions({rec.video_id: a}, {rec.video_id: b})
+    assert unplaced(combined) == 0
+    p = combined[rec.video_id].frames[3]
+    b_answer = next(g for g in b.grounding if (g.t, g.label) == (3, p.label))
+    np.testing.assert_array_equal(p.heat, b_answer.heat)

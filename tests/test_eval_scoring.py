@@ -201,3 +201,18 @@ def test_negative_heat_is_refused_naming_the_entry(tmp_path):
     preds = {"v1": VideoPredictions(frames=[FramePrediction(0, "a", 1.0, heat=np.array([[0.5, -0.1]]))])}
     with pytest.raises(PredictionsError, match=r"'v1', frames\[0\]: key 'heat' must be non-negative"):
         write_predictions(preds, tmp_path / "p.json")
+
+
+def test_tau_sweep_repeats_the_mask_metrics_at_each_threshold():
+    # A 1×2 heat grid [0.7, 0.3] on a 20×10 frame: the mask is the whole frame at τ ≤ 0.3 and the left part
+    # (values ≥ τ) above; the sweep's numbers equal separate runs at those τ.
+    ds = tiny_gyt()
+    heat = np.array([[0.7, 0.3]], dtype=np.float32)
+    preds = {"v1": VideoPredictions(frames=[FramePrediction(t, "a", 0.8, heat=heat) for t in (1, 2)])}
+    out = score_predictions(ds, preds, ScoringConfig(tau_sweep=(0.01, 0.5)))
+    for tau in (0.01, 0.5):
+        alone = score_predictions(ds, preds, ScoringConfig(tau=tau))
+        assert out[f"video_map|tau={tau:g}"] == alone["video_map"]
+        assert out[f"spatial_iou|tau={tau:g}"] == alone["spatial_iou"]
+    assert out["spatial_iou|tau=0.01"] != out["spatial_iou|tau=0.5"]
+    assert "pointing|tau=0.5" not in out

@@ -11,6 +11,7 @@ from PIL import Image
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.datasets import load_dataset
+from stg_lightning.eval.metrics.spatial import heat_points
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.report.figures import (
     OverlaySample,
@@ -160,3 +161,19 @@ def test_write_report_has_the_table_figures_and_notes(tmp_path: Path):
     assert "- seed 0" in text
     with pytest.raises(StgUserError, match="does not exist"):
         write_report(tmp_path / "out", "Demo", rows, ["pointing"], {"gone": tmp_path / "gone.png"}, [])
+
+
+def test_overlay_samples_point_at_the_heat_argmax(synth: Path):
+    # Heat-only answers (as models write): the figure's point is the scored one, the grid's argmax.
+    ds = _gyt(synth)
+    preds = oracle_predictions(ds)
+    heat = np.zeros((4, 4), dtype=np.float32)
+    heat[3, 0] = 1.0  # bottom-left cell
+    for video in preds.values():
+        for p in video.frames:
+            p.heat, p.point, p.box = heat, None, None
+    w, h = ds.records[0].frame_size
+    expected = tuple(heat_points(heat[None], (w, h))[0])
+    samples = overlay_samples(ds, preds, synth / "eval" / "gyt" / "videos", n=2, seed=0)
+    assert samples and all(s["point"] == expected for s in samples)
+    assert expected[0] < w / 4 and expected[1] > 3 * h / 4

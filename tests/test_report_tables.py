@@ -131,3 +131,12 @@ def test_cli_prints_and_writes(files, tmp_path, capsys):
     ]
     assert main([files[1], "--table", "4"]) == 2  # YC-Inter pointing has no Table 4 column
     assert "no result file" in capsys.readouterr().err
+
+
+def test_table12_lays_out_a_tau_sweep(tmp_path):
+    sweep = {"video_map|tau=0.001": 0.2, "video_map|tau=0.01": 0.3, "video_map|tau=0.1": 0.125}
+    path = _write(tmp_path / "ours" / "gyt.json", {"dataset": "gyt", "metrics": GYT_METRICS | sweep})
+    runs, _ = load_results([path])
+    lines = render_table(runs, 12).splitlines()
+    assert lines[2] == "| Method | τ=0.001 | τ=0.005 | τ=0.01 | τ=0.05 | τ=0.1 |"
+    assert lines[4] == "| ours | 20.00 | — | 30.00 | — | 12.50 |"

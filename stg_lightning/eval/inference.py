@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPr
 from stg_lightning.eval.readout import TIME_EPS, InferenceConfig, clip_record, clip_windows
 from stg_lightning.eval.records import EvalDataset, VideoRecord
 from stg_lightning.evaluating import evaluating
-from stg_lightning.model import GroundingModel
+from stg_lightning.model import GroundingModel, Queries
 from stg_lightning.model.patch_pooling import softmax_pool
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def temporal_labels(scores: Tensor, theta: float) -> tuple[Tensor, Tensor]:
 
 
 # ----------------------------------------------------------------------------------------- model passes
-def _frame_batch(model: GroundingModel, frames: list[np.ndarray]) -> Tensor:
+def frame_batch(model: GroundingModel, frames: list[np.ndarray]) -> Tensor:
     """HxWx3 uint8 frames → [1, C, 3, S, S] normalised, the whole frame resized to the S×S input."""
     size = model.image_size
     x = torch.from_numpy(np.stack(frames)).to(next(model.parameters()).device).permute(0, 3, 1, 2).float()
@@ -88,6 +89,27 @@ class _Stream:
     heat: Tensor | None
 
 
+def _step_outputs(
+    model: GroundingModel, pixels: Tensor, q: Queries, cfg: InferenceConfig
+) -> tuple[Tensor, Tensor | None]:
+    """Clips [B, U, 3, S, S] → per token time step: similarity [B·U', Q] and heat [B·U', Q, h·w] (or None)."""
+    raw = cfg.raw_features
+    tokens, _ = model.encode_video(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool))
+    patches = tokens.patches.flatten(0, 1)
+    similarity_heat = cfg.heatmaps and cfg.spatial == "patch_similarity"
+    cosines = None
+    if cfg.temporal == "patch_pool" or similarity_heat:
+        cosines = model.patch_query_scores(patches, q, raw)
+    if cfg.temporal == "patch_pool":
+        sim = softmax_pool(cosines, cfg.patch_pool_temperature).cpu()
+    else:
+        sim = model.frame_query_scores(tokens, q, raw).cpu()
+    heat = None
+    if cfg.heatmaps:
+        heat = (_similarity_heat(cosines) if similarity_heat else model.heat(patches, q)).cpu()
+    return sim, heat
+
+
 def _stream(
     model: GroundingModel,
     source: str | Path,
@@ -96,32 +118,27 @@ def _stream(
     start: int = 0,
     end: int | None = None,
 ) -> _Stream:
-    """One pass over seconds [start, end) of a video: frames → chunks → per-second sums → means."""
-    if model.temporal_stride != 1:
-        raise StgUserError(
-            f"inference reads single frames per second; backbone {type(model.backbone_cfg).__name__} has "
-            f"temporal stride {model.temporal_stride} (use an image backbone, e.g. open_clip)"
-        )
+    """One pass over seconds [start, end) of a video: frames → chunks → per-second sums → means.
+
+    Image backbones score every frame read; backbones with a temporal stride (S3D) score one window of
+    ``window_frames`` frames per second (:func:`second_windows`), averaged over its token steps.
+    """
     h, w = model.grid
     dtype = getattr(torch, cfg.heat_dtype)
-    raw = cfg.raw_features
-    q = model.encode_queries(queries, raw)
+    q = model.encode_queries(queries, cfg.raw_features)
     sims, heats, counts = [], [], []  # per second, grown as seconds arrive (O(T·Q·N) small numbers)
-    for chunk in chunks(iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size), cfg.chunk_size):
-        pixels = _frame_batch(model, [f for _, f in chunk])
-        tokens, _ = model.encode_video(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool))
-        patches = tokens.patches[0]
-        similarity_heat = cfg.heatmaps and cfg.spatial == "patch_similarity"
-        cosines = None
-        if cfg.temporal == "patch_pool" or similarity_heat:
-            cosines = model.patch_query_scores(patches, q, raw)
-        if cfg.temporal == "patch_pool":
-            sim = softmax_pool(cosines, cfg.patch_pool_temperature).cpu()
-        else:
-            sim = model.frame_query_scores(tokens, q, raw).cpu()
-        heat = None
-        if cfg.heatmaps:
-            heat = (_similarity_heat(cosines) if similarity_heat else model.heat(patches, q)).cpu()
+    frames = iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size)
+    if model.temporal_stride == 1:
+        batches = (
+            (chunk, frame_batch(model, [f for _, f in chunk])) for chunk in chunks(frames, cfg.chunk_size)
+        )
+    else:
+        batches = _window_batches(model, frames, cfg, start)
+    for chunk, pixels in batches:
+        sim, heat = _step_outputs(model, pixels, q, cfg)
+        steps = sim.shape[0] // len(chunk)  # token steps per item (1 per frame; U'/window for a window)
+        sim = sim.reshape(len(chunk), steps, -1).mean(1)
+        heat = None if heat is None else heat.reshape(len(chunk), steps, *heat.shape[1:]).mean(1)
         for i, (t, _) in enumerate(chunk):
             second = math.floor(t + TIME_EPS) - start
             if second == len(sims):
@@ -138,6 +155,49 @@ def _stream(
         return _Stream(sim, None)
     heat = (torch.stack(heats) / n[:, None, None]).reshape(len(sims), len(queries), h, w).to(dtype)
     return _Stream(sim, heat)
+
+
+def second_windows(
+    frames: Iterator[tuple[float, np.ndarray]], fps: int, window: int, start: int
+) -> Iterator[tuple[float, list[np.ndarray]]]:
+    """(time of second s, its window) for every second read: the ``window`` frames from index
+    s·fps + ⌊(fps − window)/2⌋ on (frames read at ``fps``; indices outside the video repeat its first
+    or last frame). Only the frames a later window still needs are kept."""
+    offset = (fps - window) // 2
+    kept: dict[int, np.ndarray] = {}
+    last = -1
+    second = 0
+
+    def window_of(s: int) -> list[np.ndarray]:
+        first = s * fps + offset
+        return [kept[min(max(k, 0), last)] for k in range(first, first + window)]
+
+    for k, (_, frame) in enumerate(frames):
+        kept[k], last = frame, k
+        while second * fps + offset + window - 1 <= last:
+            yield float(start + second), window_of(second)
+            for old in [i for i in kept if 0 < i < (second + 1) * fps + offset]:
+                del kept[old]  # frame 0 stays: it pads the windows of the first seconds
+            second += 1
+    while last >= 0 and second * fps <= last:  # the last seconds: windows padded with the last frame
+        yield float(start + second), window_of(second)
+        second += 1
+
+
+def _window_batches(
+    model: GroundingModel, frames: Iterator[tuple[float, np.ndarray]], cfg: InferenceConfig, start: int
+) -> Iterator[tuple[list[tuple[float, np.ndarray]], Tensor]]:
+    """Chunks of per-second windows as clips [B, window, 3, S, S] for a backbone with a temporal stride."""
+    stride = model.temporal_stride
+    if cfg.window_frames % stride or cfg.fps != int(cfg.fps):
+        raise StgUserError(
+            f"inference.window_frames ({cfg.window_frames}) must be a multiple of the backbone's temporal "
+            f"stride {stride}, and inference.fps ({cfg.fps}) an integer, for windowed inference"
+        )
+    per_chunk = max(1, cfg.chunk_size // cfg.window_frames)
+    for group in chunks(second_windows(frames, int(cfg.fps), cfg.window_frames, start), per_chunk):
+        pixels = torch.cat([frame_batch(model, window) for _, window in group])
+        yield [(t, None) for t, _ in group], pixels
 
 
 # ----------------------------------------------------------------------------------------- predictions
@@ -164,12 +224,20 @@ def _predictions(
     index = {query: i for i, query in enumerate(queries)}
     grounding = []
     if cfg.heatmaps:
-        for t in sorted(record.boxes):
-            query = record.labels.get(t, "")
-            c = index.get(query, -1)
-            # Where the untrimmed label already is the GT query, scoring reads the `frames` entry.
-            if t < num_frames and c >= 0 and labels[t] != c:
-                grounding.append(FramePrediction(t, query, float(scores[t, c]), heat=_grid(stream, t, c)))
+        if (
+            cfg.grounding == "all"
+        ):  # every (second, query): another model's labels can be placed (stg combine)
+            pairs = [(t, c) for t in range(num_frames) for c in range(len(queries))]
+        else:  # the GT query at every GT-boxed second (what the trimmed metrics read)
+            pairs = [
+                (t, index.get(record.labels.get(t, ""), -1)) for t in sorted(record.boxes) if t < num_frames
+            ]
+        for t, c in pairs:
+            # Where the untrimmed label already is the query, scoring reads the `frames` entry.
+            if c >= 0 and labels[t] != c:
+                grounding.append(
+                    FramePrediction(t, queries[c], float(scores[t, c]), heat=_grid(stream, t, c))
+                )
     step_scores = None
     if cfg.step_scores:
         columns = [index[s.query] for s in record.segments]

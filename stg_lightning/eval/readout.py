@@ -39,6 +39,11 @@ class InferenceConfig:
     heatmaps: compute heat grids at all (off for temporal-only datasets such as MiningYouTube).
     step_scores: write each video's [T, S] similarity to its ordered steps (MiningYouTube's Viterbi).
     heat_dtype: storage of the heat grids.
+    grounding: the `grounding` entries written: "gt_boxes" (the GT query at every GT-boxed second, what the
+        trimmed metrics read) or "all" (every query at every second, so `stg combine` can take this
+        model's *where* for the query another model predicted at any second).
+    window_frames: backbones with a temporal stride (S3D: one token per 8 frames) score each second from
+        a window of this many frames read at fps, centred on the second (a multiple of the stride).
     """
 
     temporal: Literal["global", "patch_pool"] = "global"
@@ -54,6 +59,8 @@ class InferenceConfig:
     heatmaps: bool = True
     step_scores: bool = True
     heat_dtype: Literal["float32", "float16"] = "float32"
+    grounding: Literal["gt_boxes", "all"] = "gt_boxes"
+    window_frames: int = 16
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,6 +79,8 @@ class InferenceConfig:
             (self.fps >= 1, "fps must be >= 1 (predictions are per second)"),
             (self.mode in ("untrimmed", "clip"), "mode must be 'untrimmed' or 'clip'"),
             (self.heat_dtype in ("float32", "float16"), "heat_dtype must be 'float32' or 'float16'"),
+            (self.window_frames >= 1, "window_frames must be >= 1"),
+            (self.grounding in ("gt_boxes", "all"), "grounding must be 'gt_boxes' or 'all'"),
         ]
         for ok, message in checks:
             if not ok:

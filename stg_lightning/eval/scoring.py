@@ -9,7 +9,7 @@ the file does not answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -51,6 +51,9 @@ class ScoringConfig:
     video_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     background_score: float = 0.5  # Viterbi score of a background frame (MYT)
     temporal_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5)  # MYT: fraction of steps with IoU ≥ θ
+    tau_sweep: tuple[
+        float, ...
+    ] = ()  # also score the 3-D masks at these τ: keys "<metric>|tau=<τ>" (Table 12)
     iou_pointing_classes: str = (
         "gt"  # IoU+Pointing averages over the video's GT classes, or "union" with predicted
     )
@@ -122,6 +125,13 @@ def score_predictions(
             result.update(
                 {k: float(v) for k, v in value.items()} if isinstance(value, dict) else {name: float(value)}
             )
+        masked = sorted({"spatial_map", "video_map"} & spatial)
+        for tau in cfg.tau_sweep if masked else ():
+            swept = replace(cfg, tau=tau, tau_sweep=())
+            values = score_predictions(dataset, predictions, swept, metrics=tuple(masked))
+            # the results that depend on the 3-D mask (not the counts, not the pointing game)
+            mask_results = {k: v for k, v in values.items() if k.startswith(("spatial_", "video_map"))}
+            result.update({f"{k}|tau={tau:g}": v for k, v in mask_results.items()})
     if "temporal" in names:
         temporal = TemporalAlignment(cfg.background_score, cfg.temporal_thresholds)
         for rec in dataset.records:

@@ -1,4 +1,4 @@
-"""The paper's results tables (2, 3, 4 and 7) in Markdown from evaluation JSON files: ``stg tables``.
+"""The paper's results tables (2, 3, 4, 7 and 12) in Markdown from evaluation JSON files: ``stg tables``.
 
     stg tables reports/eval/*.json --table 2 --table 3 --out reports/tables.md
 
@@ -29,6 +29,7 @@ from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS
 from stg_lightning.jsonfile import read_json_object
 
 MISSING = "—"
+TAU_SWEEP = (0.001, 0.005, 0.01, 0.05, 0.1)  # Table 12's columns
 
 
 @dataclass
@@ -90,6 +91,11 @@ TABLES = {
         ),
     ),
     7: Table(7, "GroundingYouTube, single-action clips (spatio-temporal)", _VIDEO_MAP, mode="clip"),
+    12: Table(
+        12,
+        "GroundingYouTube, video mAP mean by the 3-D mask threshold τ (stg eval --scoring.tau_sweep=[...])",
+        tuple(Column(f"τ={t:g}", "gyt", f"video_map|tau={t:g}") for t in TAU_SWEEP),
+    ),
 }
 
 
@@ -196,7 +202,7 @@ def render_table(runs: Sequence[Result], table: int, baselines: Sequence[Result]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="stg tables", description="Paper Tables 2, 3, 4, 7 in Markdown from evaluation JSON files."
+        prog="stg tables", description="Paper Tables 2, 3, 4, 7, 12 in Markdown from evaluation JSON files."
     )
     parser.add_argument("results", nargs="+", help="results JSON files (stg eval --out, or metrics dicts)")
     parser.add_argument(

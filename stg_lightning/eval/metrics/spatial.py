@@ -229,11 +229,12 @@ class HeatRows:
 def resolve_points(
     n: int,
     frame_size: tuple[int, int],
-    heat: HeatRows | None,
+    heat: HeatRows | np.ndarray | None,
     points: np.ndarray | None,
     boxes: np.ndarray | None,
 ) -> np.ndarray:
     """[n, 2] point of each of ``n`` rows (see module docstring); NaN = no point."""
+    heat = HeatRows.of(heat)
     out = np.full((n, 2), np.nan)
     if boxes is not None and (ok := _present(boxes)).any():
         out[ok] = np.stack([(boxes[ok, 0] + boxes[ok, 2]) / 2, (boxes[ok, 1] + boxes[ok, 3]) / 2], axis=1)
@@ -284,7 +285,7 @@ def rects_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def mask_counts(
     frame_size: tuple[int, int],
-    heat: HeatRows | None,
+    heat: HeatRows | np.ndarray | None,
     boxes: np.ndarray | None,
     rects: np.ndarray,
     cfg: MaskConfig,
@@ -292,6 +293,7 @@ def mask_counts(
     """Pixels of each row's mask (see module docstring), in all and inside ``rects`` [n, 4] → int64 [n]."""
     w, h = frame_size
     n = len(rects)
+    heat = HeatRows.of(heat)
     whole = np.tile(np.array([[0, 0, w - 1, h - 1]], dtype=np.int64), (n, 1))
     area = np.full(n, w * h, dtype=np.int64)
     inside = rects_area(rects_intersection(whole, rects))
