@@ -205,16 +205,23 @@ def _runs(labels: list[str | None]) -> list[tuple[str, int, int]]:
     return runs
 
 
+def evaluated_length(rec: VideoRecord, video: VideoPredictions | None) -> int:
+    """n: the annotation's length, or the file's num_frames when longer (never shorter)."""
+    given = video.num_frames if video is not None and video.num_frames is not None else 0
+    return max(rec.num_frames, given)
+
+
 def _entries(rec: VideoRecord, video: VideoPredictions | None):
     """Frames entries by second and grounding entries by (second, query), both for t < n only."""
     frames: dict[int, FramePrediction] = {}
     grounding: dict[tuple[int, str], FramePrediction] = {}
+    n = evaluated_length(rec, video)
     if video is not None:
         for e in video.frames:
-            if e.t < rec.num_frames:
+            if e.t < n:
                 frames[e.t] = e
         for e in video.grounding:
-            if e.t < rec.num_frames and e.label is not None:
+            if e.t < n and e.label is not None:
                 grounding.setdefault((e.t, normalise_query(e.label)), e)
     return frames, grounding
 
@@ -244,7 +251,7 @@ def reference_scores(
     tube_pos: dict[str, int] = {}
 
     for rec in records:
-        n, size = rec.num_frames, rec.frame_size
+        n, size = evaluated_length(rec, predictions.get(rec.video_id)), rec.frame_size
         frames, grounding = _entries(rec, predictions.get(rec.video_id))
         gt = [_norm(rec.labels.get(t)) for t in range(n)]
         pred = [_norm(frames[t].label) if t in frames else None for t in range(n)]
@@ -355,19 +362,20 @@ def reference_scores(
 # ----------------------------------------------------------------------------------------------- MYT
 
 
-def step_truth(rec: VideoRecord) -> list[int]:
-    """GT step index per second (a later segment wins overlaps), -1 = background."""
-    truth = [BACKGROUND] * rec.num_frames
+def step_truth(rec: VideoRecord, n: int | None = None) -> list[int]:
+    """GT step index per second t < n (a later segment wins overlaps), -1 = background."""
+    n = rec.num_frames if n is None else n
+    truth = [BACKGROUND] * n
     for i, segment in enumerate(rec.segments):
         for t in segment.frames():
-            if t < rec.num_frames:
+            if t < n:
                 truth[t] = i
     return truth
 
 
 def similarity(rec: VideoRecord, video: VideoPredictions | None) -> np.ndarray:
     """[n, S] step similarity: the video's ``step_scores``, else one-hot from the frames labels."""
-    n, steps = rec.num_frames, [s.query for s in rec.segments]
+    n, steps = evaluated_length(rec, video), [s.query for s in rec.segments]
     if video is not None and video.step_scores is not None:
         sim = np.asarray(video.step_scores, dtype=np.float64)
         assert sim.shape[0] >= n and sim.shape[1] == len(steps), sim.shape
@@ -457,6 +465,6 @@ def reference_temporal(
         _, labelings = optimal_alignments(sim, background_score)
         if len(labelings) != 1:
             raise ValueError(f"{rec.video_id}: {len(labelings)} optimal alignments (tied input)")
-        truths.append(step_truth(rec))
+        truths.append(step_truth(rec, len(sim)))
         alignments.append(labelings[0])
     return temporal_metrics(truths, alignments)

@@ -1,10 +1,11 @@
 """Score a predictions file against loaded records: the engine behind ``stg eval --predictions``.
 
 Predicted labels are compared with GT queries after :func:`normalise_query`. The evaluated length of
-a video is always its record's: a predictions file never cuts the ground truth. Entries past it are
-ignored, and every departure is counted in the result (:data:`BOOKKEEPING`): videos without
-predictions (all background), files whose ``num_frames`` differs from the record, trimmed seconds
-the file does not answer.
+a video (:func:`evaluated_length`) is its record's, or the file's ``num_frames`` when that is longer (the
+seconds past the last annotation are background): a predictions file never cuts the ground truth.
+Entries past it are ignored, and every departure is counted in the result (:data:`BOOKKEEPING`):
+videos without predictions (all background), files whose ``num_frames`` differs from the record,
+trimmed seconds the file does not answer.
 """
 
 from __future__ import annotations
@@ -104,9 +105,8 @@ def score_predictions(
         counts["length_mismatch_videos"] += (
             video is not None and video.num_frames is not None and video.num_frames != rec.num_frames
         )
-        counts["ignored_predictions"] += (
-            0 if video is None else sum(p.t >= rec.num_frames for p in video.frames)
-        )
+        n = evaluated_length(rec, video)
+        counts["ignored_predictions"] += 0 if video is None else sum(p.t >= n for p in video.frames)
     result: dict[str, float] = {}
     spatial = {name for name in names if name != "temporal"}
     if spatial:
@@ -135,7 +135,7 @@ def score_predictions(
     if "temporal" in names:
         temporal = TemporalAlignment(cfg.background_score, cfg.temporal_thresholds)
         for rec in dataset.records:
-            gt = step_targets(rec, rec.num_frames)
+            gt = step_targets(rec, evaluated_length(rec, predictions.get(rec.video_id)))
             similarity = _step_scores(rec, predictions.get(rec.video_id), len(gt))
             temporal.update(gt, similarity=similarity, step_classes=step_classes(rec))
         result.update({f"temporal_{k}": float(v) for k, v in temporal.compute().items()})
@@ -143,6 +143,12 @@ def score_predictions(
         del counts["trimmed_seconds"], counts["trimmed_unanswered"]
     result.update({k: float(v) for k, v in counts.items()})
     return result
+
+
+def evaluated_length(record: VideoRecord, video: VideoPredictions | None) -> int:
+    """Seconds scored: the annotation's length, or the file's ``num_frames`` when longer (never shorter)."""
+    given = video.num_frames if video is not None and video.num_frames is not None else 0
+    return max(record.num_frames, given)
 
 
 def step_targets(record: VideoRecord, num_frames: int) -> np.ndarray:
@@ -203,7 +209,7 @@ def _update_spatial(
 ) -> None:
     """Feed one video to the spatial metrics and count its trimmed seconds and unanswered queries."""
     video = video or VideoPredictions()
-    n = rec.num_frames
+    n = evaluated_length(rec, video)
     untrimmed: list[FramePrediction | None] = [None] * n
     for p in video.frames:
         if p.t < n:
