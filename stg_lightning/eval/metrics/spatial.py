@@ -1,7 +1,8 @@
 """Per-frame spatial geometry shared by the metrics: points and 3-D masks of heat grids, boxes, points.
 
-Spatial predictions come as row-aligned arrays, a NaN row meaning "absent": ``heat`` [n, h, w] (a
-coarse grid), ``points`` [n, 2] as (x, y) pixels, ``boxes`` [n, 4] as inclusive (x1, y1, x2, y2) pixels.
+Spatial predictions come as row-aligned arrays, a NaN row meaning "absent": ``heat`` coarse grids
+(:class:`HeatRows`: an [n, h, w] array, or n optional grids of any shapes), ``points`` [n, 2] as (x, y)
+pixels, ``boxes`` [n, 4] as inclusive (x1, y1, x2, y2) pixels.
 
 A heat grid is normalised to sum 1 (an all-zero grid is uniform) and read as its bilinear upsampling
 to the frame with ``align_corners=False``: output pixel ``k`` of an axis of n_out pixels samples source
@@ -13,7 +14,7 @@ the tolerance, so plateaus and values equal to τ give the same answer in any ex
 The full-resolution map is never built. Along a row the upsampled map is piecewise linear in the
 column (one piece per pair of neighbouring grid columns, constant pieces at the clamped edges), so a
 row's maximum lies at a piece's end and the number of pixels ≥ a threshold in a piece is a closed-form
-count: O(H · w) work per frame instead of O(H · W).
+count: O(H · w) work per frame instead of O(H · W), in numba kernels.
 
 Point of a row: the given point, else the heat argmax, else the predicted box's centre, else none.
 Mask of a row: the predicted box, else the heat mask, else the whole frame. Pixel counts clip boxes to
