@@ -103,6 +103,17 @@ class StgCLI(LightningCLI):
         if problems:
             raise StgUserError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
 
+    def before_fit(self) -> None:
+        # Lightning warns and trains from step 0 when `last` has no checkpoint: a resume that silently restarts.
+        if self.config.fit.get("ckpt_path") == "last":
+            exp = ExperimentConfig(**self._get(self.config, "experiment"))
+            last = Path(exp.output_dir) / exp.name / "checkpoints" / "last.ckpt"
+            if not last.is_file():
+                raise StgUserError(
+                    f"--ckpt_path last: no {last} to resume from (drop --ckpt_path to start a new run, "
+                    "or give a checkpoint's path)"
+                )
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         exp = ExperimentConfig(**self._get(self.config, "experiment"))
         trainer_cfg = self._get(self.config_init, "trainer", default={})

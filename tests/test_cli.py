@@ -147,3 +147,12 @@ def test_stg_help_lists_every_command_and_tool(capsys):
         assert f"\n  {name} " in out, name
     assert main([]) == 2  # no command: the same list, and a usage error
     assert "tools:" in capsys.readouterr().out
+
+
+def test_resume_from_last_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    args = ["fit", "--config", DEFAULTS, "--config", str(ROOT / "experiments" / "smoke.yaml")]
+    args += [f"--experiment.output_dir={tmp_path}", "--experiment.wandb=false", "--ckpt_path=last"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--ckpt_path last: no" in err and str(tmp_path / "smoke" / "checkpoints" / "last.ckpt") in err
+    assert not (tmp_path / "smoke" / "metrics.csv").exists()  # nothing trained

@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 
+from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.loaders import load_gyt, load_myt, load_yc_inter, shared_data_root
 from stg_lightning.eval.records import AnnotationError
 
@@ -49,6 +50,7 @@ def test_gyt_runs_queries_and_clipping(tmp_path):
     assert load_gyt(path, clip_to_frame=True).records[0].boxes[3] == (10, 20, 480, 479)
     report = load_gyt(path).report.counts
     assert (report["runs"], report["x2_eq_480"], report["zero_area"], report["y2_over_480"]) == (3, 3, 1, 1)
+    assert report["inverted"] == 1  # the zero-area box has x2 < x1
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,10 @@ def test_gyt_runs_queries_and_clipping(tmp_path):
             r"video 'vid', second '5': box must be 4 numbers",
         ),
         ('{"vid": {"five": {"box": [1, 2, 3, 4], "step": "x"}}}', r"video 'vid', second 'five'"),
+        # float() would take these: strings, booleans and empty step names are refused
+        ('{"vid": {"5": {"box": ["1", 2, 3, 4], "step": "x"}}}', r"second '5': box must be 4 numbers"),
+        ('{"vid": {"5": {"box": [true, 2, 3, 4], "step": "x"}}}', r"second '5': box must be 4 numbers"),
+        ('{"vid": {"5": {"box": [1, 2, 3, 4], "step": "  _ "}}}', r"second '5': key 'step' is empty"),
     ],
 )
 def test_gyt_malformed_names_file_video_key(tmp_path, text, match):
@@ -189,3 +195,26 @@ def test_myt_release_counts():
         "empty_segments_at_1fps": 47,
         "classes": 512,
     }
+
+
+def test_myt_srt_without_segments_is_refused_or_skipped(tmp_path):
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    (folder / "empty.srt").write_text("")
+    (folder / "ok.srt").write_text("1\n00:00:01,000 --> 00:00:03,000\ncrack egg\n")
+    with pytest.raises(AnnotationError, match=r"empty.srt: no segment covering a whole second"):
+        load_myt(folder)
+    lenient = load_myt(folder, lenient=True)
+    assert [r.video_id for r in lenient.records] == ["ok"] and len(lenient.report.skipped) == 1
+
+
+def test_gyt_copied_without_its_frame_size_warns(tmp_path, caplog):
+    # Small boxes (a 64×48 synthetic split) read at GroundingYouTube's 640×480: the loader says so.
+    path = _gyt(tmp_path, {"v": {"1": {"box": [2, 3, 40, 30], "step": "crack egg"}}})
+    with caplog.at_level("WARNING", logger="stg_lightning.eval.datasets"):
+        load_dataset("gyt", path)
+    assert "41×31 pixels of the assumed 640×480 frame" in caplog.text and "--frame_size" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stg_lightning.eval.datasets"):
+        load_dataset("gyt", path, frame_size=(64, 48))
+    assert "assumed" not in caplog.text

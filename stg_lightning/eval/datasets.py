@@ -8,11 +8,14 @@ automatically by walking up from the annotations (at most ``META_LEVELS`` folder
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.loaders import load_gyt, load_myt, load_yc_inter, shared_data_root
 from stg_lightning.eval.records import AnnotationError, EvalDataset
+
+logger = logging.getLogger(__name__)
 
 DATASETS = ("gyt", "myt", "yc_inter")
 META_LEVELS = 3
@@ -43,6 +46,27 @@ def synthetic_frame_size(annotations: str | Path) -> tuple[int, int] | None:
     return None
 
 
+def warn_if_boxes_fill_a_corner(dataset: EvalDataset) -> None:
+    """Warn when every box lies in the top-left quarter of the assumed frame: a smaller video's annotations
+    (e.g. a synthetic split copied away from its meta.json) would be scored at the wrong frame size."""
+    boxes = [b for r in dataset.records for b in r.boxes.values()]
+    if not boxes or not dataset.records:
+        return
+    w, h = dataset.records[0].frame_size
+    right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    if right < w / 2 and bottom < h / 2:
+        logger.warning(
+            "%s: every box lies within %g×%g pixels of the assumed %d×%d frame; if the videos are smaller, "
+            "pass --frame_size=[w,h] (synthetic splits: keep meta.json up to %d folders above)",
+            dataset.report.source,
+            right + 1,
+            bottom + 1,
+            w,
+            h,
+            META_LEVELS,
+        )
+
+
 def load_dataset(
     name: str,
     annotations: str | Path | None = None,
@@ -63,7 +87,10 @@ def load_dataset(
     sized = {} if size is None else {"frame_size": tuple(size)}
     try:
         if name == "gyt":
-            return load_gyt(path, clip_to_frame=clip_to_frame, lenient=lenient, **sized)
+            dataset = load_gyt(path, clip_to_frame=clip_to_frame, lenient=lenient, **sized)
+            if size is None:
+                warn_if_boxes_fill_a_corner(dataset)
+            return dataset
         if name == "myt":
             return load_myt(path, lenient=lenient)
         missing = [f for f in YC_FILES if not (path / f).is_file()]

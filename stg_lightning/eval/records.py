@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +44,14 @@ def clip_box(box: Box, frame_size: tuple[int, int]) -> Box:
 
 def parse_box(value: object, where: str) -> Box:
     """Four finite numbers or an :class:`AnnotationError` naming ``where``."""
-    if not isinstance(value, list | tuple) or len(value) != 4:
+    # Booleans and strings are refused though float() would take them ("1", True → 1.0).
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 4
+        or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    ):
         raise AnnotationError(f"{where}: box must be 4 numbers [x1, y1, x2, y2], got {value!r}")
-    try:
-        box = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise AnnotationError(f"{where}: box must be 4 numbers [x1, y1, x2, y2], got {value!r}") from None
+    box = tuple(float(v) for v in value)
     if not all(math.isfinite(v) for v in box):
         raise AnnotationError(f"{where}: box has a non-finite coordinate: {value!r}")
     return box  # type: ignore[return-value]

@@ -76,6 +76,9 @@ def _video(
         if not isinstance(entry, dict) or not isinstance(entry.get("step"), str) or "box" not in entry:
             skip.fail(f"{where}: expected {{'box': [x1, y1, x2, y2], 'step': str}}, got {entry!r}")
             continue
+        if not normalise_query(entry["step"]):
+            skip.fail(f"{where}: key 'step' is empty (a step name is the query it is scored with)")
+            continue
         try:
             box = parse_box(entry["box"], where)
         except AnnotationError as exc:
@@ -115,4 +118,5 @@ def _defects(boxes: list[Box], frame_size: tuple[int, int], records: list[VideoR
         "max_y2": max((b[3] for b in boxes), default=0.0),
         "outside_frame": sum(min(b) < 0 or b[2] > w - 1 or b[3] > h - 1 for b in boxes),
         "zero_area": sum(box_area(b) == 0 for b in boxes),
+        "inverted": sum(b[2] < b[0] or b[3] < b[1] for b in boxes),  # kept as given: zero or sub-pixel area
     }

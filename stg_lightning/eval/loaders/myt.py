@@ -54,6 +54,9 @@ def load_myt(
         raw_labels.update(s.label for s in segments)
         kept = [s for s in segments if len(s.frames()) > 0]
         empty += len(segments) - len(kept)
+        if not kept:  # nothing to align or score: refuse it rather than evaluate an empty video
+            skip.fail(f"{file}: no segment covering a whole second (an empty or zero-length .srt)")
+            continue
         records.append(_record(file, kept))
     report.counts.update(
         videos=len(records),
