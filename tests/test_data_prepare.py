@@ -223,3 +223,49 @@ def test_prepare_yaml_loads_the_values_it_states():
         pretrained=None,
         device="cpu",
     )
+
+
+def test_bad_sentence_times_are_skipped_and_counted(tmp_path):
+    # Negative start, reversed start/end, NaN and infinity: none becomes a clip, each is counted.
+    make_corpus(tmp_path)
+    bad = {"b": {"start": [-3.0, 7.0, "NaN", 2.0, 4.0], "end": [1.0, 5.0, 3.0, "Infinity", 7.5],
+                 "text": ["neg", "rev", "nan", "inf", "pour milk"]}}  # fmt: skip
+    (tmp_path / "caption.json").write_text(
+        json.dumps(bad).replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")
+    )
+    summary = write_shards(small_config(tmp_path), progress=False)
+    assert summary["sentences_written"] == 1 and summary["skipped_counts"]["bad_times"] == 4
+    assert {(s["sentence_index"], s["reason"]) for s in summary["skipped"] if s["video_id"] == "b"} == {
+        (i, "bad_times") for i in range(4)
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (
+            b'{"v": {"start": [0, "soon"], "end": [1, 2], "text": ["a", "b"]}}',
+            r"video 'v', start\[1\] = 'soon'",
+        ),
+        (
+            b'{"v": {"start": [0], "end": [true], "text": ["a"]}}',
+            r"video 'v', end\[0\] = True is not a number",
+        ),
+        (b"{not json", r"cannot read captions JSON"),
+        (b'{"v": {"text": ["\xff\xfe"]}}', r"cannot read captions JSON"),
+    ],
+)
+def test_malformed_captions_name_the_file(tmp_path, content, match):
+    path = tmp_path / "caption.json"
+    path.write_bytes(content)
+    with pytest.raises(StgUserError, match=match) as err:
+        load_captions(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("fps", 0), ("fps", "fast"), ("num_frames", 0), ("shard_size", 0)]
+)
+def test_prepare_settings_that_give_no_clips_are_refused(tmp_path, key, value):
+    with pytest.raises(StgUserError, match=rf"prepare: {key} must be"):
+        PrepareConfig(**{key: value})

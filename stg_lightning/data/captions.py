@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,42 @@ def _sentences(video_id: str, starts: list, ends: list, texts: list, source: Pat
             f"{source}: video {video_id!r} has {len(starts)} starts, {len(ends)} ends and {len(texts)} texts;"
             " the three lists must have the same length"
         )
-    rows = enumerate(zip(starts, ends, texts))
-    return [Sentence(i, float(s), float(e), clean_text(t)) for i, (s, e, t) in rows]
+    out = []
+    for i, (s, e, t) in enumerate(zip(starts, ends, texts)):
+        out.append(
+            Sentence(
+                i, _time(s, source, video_id, "start", i), _time(e, source, video_id, "end", i), clean_text(t)
+            )
+        )
+    return out
+
+
+def _time(value: object, source: Path, video_id: str, key: str, i: int) -> float:
+    """A sentence time as a float (NaN/inf kept: `bad_times` skips them); anything else is an error."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise StgUserError(f"{source}: video {video_id!r}, {key}[{i}] = {value!r} is not a number") from None
+
+
+def valid_times(sentence: Sentence) -> bool:
+    """Finite, non-negative times with end ≥ start (other sentences are skipped as `bad_times`)."""
+    return (
+        math.isfinite(sentence.start) and math.isfinite(sentence.end) and 0 <= sentence.start <= sentence.end
+    )
 
 
 def load_caption_json(path: Path) -> dict[str, list[Sentence]]:
     """Read `{video_id: {"start": [...], "end": [...], "text": [...]}}` (HowTo100M `caption.json`)."""
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StgUserError(
+            f"{path}: cannot read captions JSON (UTF-8 `{{video_id: {{start, end, text}}}}`): {err}"
+        ) from None
     if not isinstance(raw, dict):
         raise StgUserError(f"{path}: expected a JSON object keyed by video id")
     out = {}
@@ -52,8 +81,13 @@ def load_caption_json(path: Path) -> dict[str, list[Sentence]]:
 
 def load_caption_csv(path: Path) -> list[Sentence]:
     """Read one HowTo100M per-video CSV with header `start,end,text`."""
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise StgUserError(
+            f"{path}: cannot read captions CSV (UTF-8, header start,end,text): {err}"
+        ) from None
     if rows and not {"start", "end", "text"} <= set(rows[0]):
         raise StgUserError(f"{path}: expected CSV columns start,end,text, found {sorted(rows[0])}")
     return _sentences(

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from stg_lightning.config import parse
-from stg_lightning.data.captions import Sentence, clip_window, load_captions
+from stg_lightning.data.captions import Sentence, clip_window, load_captions, valid_times
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
 from stg_lightning.data.video import VideoReader, sample_times
 from stg_lightning.errors import StgUserError
@@ -56,6 +56,22 @@ class PrepareConfig:
     model_name: str = "ViT-B-32"  # open_clip architecture for --cache-tokens
     pretrained: str | None = None  # open_clip pretrained tag or local checkpoint path for --cache-tokens
     device: str = "cpu"  # device for --cache-tokens
+
+    def __post_init__(self) -> None:
+        checks = [
+            (
+                "fps",
+                isinstance(self.fps, int | float) and self.fps > 0,
+                "a positive number of frames per second",
+            ),
+            ("num_frames", isinstance(self.num_frames, int) and self.num_frames >= 1, "an integer >= 1"),
+            ("min_time", isinstance(self.min_time, int | float) and self.min_time >= 0, "a number >= 0"),
+            ("shard_size", isinstance(self.shard_size, int) and self.shard_size >= 1, "an integer >= 1"),
+            ("workers", isinstance(self.workers, int) and self.workers >= 0, "an integer >= 0"),
+        ]
+        for key, ok, what in checks:
+            if not ok:
+                raise StgUserError(f"prepare: {key} must be {what}, got {getattr(self, key)!r} (--{key}=...)")
 
 
 @dataclass
@@ -116,6 +132,9 @@ def clips_for_video(job: VideoJob, cfg: PrepareConfig) -> VideoResult:
         for sentence in job.sentences:
             if not sentence.text:
                 result.skip("empty_sentence", job.video_id, sentence.index)
+                continue
+            if not valid_times(sentence):  # negative, reversed, NaN or infinite times
+                result.skip("bad_times", job.video_id, sentence.index)
                 continue
             start, end = clip_window(sentence.start, sentence.end, cfg.min_time)
             try:
