@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,23 @@ def test_ckpt_end_to_end_writes_results_and_predictions(split, ckpt, tmp_path, c
         r.video_id for r in load_dataset("gyt", _annotations(split, "gyt")).records
     }
     assert "pointing" in capsys.readouterr().out  # the printed table
+
+
+def test_an_undecodable_video_saves_the_partial_predictions(split, ckpt, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    shutil.copytree(split / "eval" / "gyt" / "videos", videos)
+    records = load_dataset("gyt", _annotations(split, "gyt")).records
+    (videos / f"{records[1].video_id}.mp4").write_bytes(b"not a video" * 100)
+    preds = tmp_path / "preds.json"
+    argv = [
+        "--config", str(CONFIGS / "gyt.yaml"), "--annotations", str(_annotations(split, "gyt")),
+        "--videos", str(videos), "--ckpt", str(ckpt), "--device", "cpu", "--save-predictions", str(preds),
+        "--inference.heatmaps=false",
+    ]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{records[1].video_id}.mp4: cannot decode" in err and "preds.partial.json" in err
+    assert set(read_predictions(tmp_path / "preds.partial.json")) == {records[0].video_id}
 
 
 def test_myt_ckpt_uses_default_videos_folder_and_prints_baseline(split, ckpt, tmp_path, capsys):

@@ -18,6 +18,7 @@ from stg_lightning.errors import StgUserError
 from stg_lightning.eval.combine import combine_predictions, unplaced
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import (
+    PartialPredictionsError,
     frame_batch,
     postprocess_scores,
     predict_clips,
@@ -301,3 +302,18 @@ def test_grounding_all_lets_combine_place_another_models_labels(split, gyt, mode
     p = combined[rec.video_id].frames[3]
     b_answer = next(g for g in b.grounding if (g.t, g.label) == (3, p.label))
     np.testing.assert_array_equal(p.heat, b_answer.heat)
+
+
+def test_an_undecodable_video_keeps_the_predictions_before_it(split, gyt, model, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    first, second = gyt.records[0].video_id, gyt.records[1].video_id
+    for rec in gyt.records:
+        (videos / f"{rec.video_id}.mp4").write_bytes(_video(split, rec.video_id).read_bytes())
+    (videos / f"{second}.mp4").write_bytes(b"not a video" * 100)
+    cfg = InferenceConfig(heatmaps=False)
+    with pytest.raises(PartialPredictionsError, match=rf"{second}.mp4: cannot decode .*--lenient") as err:
+        predict_dataset(model, gyt, videos, cfg, progress=False)
+    assert set(err.value.predictions) == {first}
+    lenient = predict_dataset(model, gyt, videos, cfg, progress=False, lenient=True)
+    assert set(lenient) == {r.video_id for r in gyt.records} - {second}

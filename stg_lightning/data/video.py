@@ -63,6 +63,14 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec:
             container.mux(stream.encode())
 
 
+class VideoDecodeError(ValueError):
+    """A file PyAV opens but that holds no decodable video."""
+
+
+# What reading an unreadable, truncated or non-video file raises (PyAV's errors, the OS's, ours).
+DECODE_ERRORS = (av.FFmpegError, OSError, VideoDecodeError)
+
+
 class VideoReader:
     """An open video file: `info`, then `frames_at(times)` (one seek per call) or `iter_at_fps`."""
 
@@ -71,7 +79,7 @@ class VideoReader:
         self.container = av.open(self.path)
         if not self.container.streams.video:
             self.container.close()
-            raise ValueError(f"{self.path}: no video stream")
+            raise VideoDecodeError(f"{self.path}: no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         self._offset = self.stream.start_time or 0

@@ -161,7 +161,7 @@ def input_warnings(metrics: dict[str, float]) -> list[str]:
 
 def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
     """Run a model on the dataset's videos (the model stack is imported here: scoring a file never needs it)."""
-    from stg_lightning.eval.inference import predict_dataset
+    from stg_lightning.eval.inference import PartialPredictionsError, predict_dataset
     from stg_lightning.eval.models import load_model, resolve_device, zero_shot_model
 
     videos = resolve_videos(cfg, cfg.annotations or dataset.report.source)  # fail before loading the model
@@ -171,9 +171,17 @@ def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predicti
         cfg.inference.raw_features, cfg.inference.spatial = True, "patch_similarity"
     else:
         model = load_model(args.ckpt, device)
-    predictions = predict_dataset(
-        model, dataset, videos, cfg.inference, progress=sys.stderr.isatty(), lenient=cfg.lenient
-    )
+    try:
+        predictions = predict_dataset(
+            model, dataset, videos, cfg.inference, progress=sys.stderr.isatty(), lenient=cfg.lenient
+        )
+    except PartialPredictionsError as err:
+        if args.save_predictions and err.predictions:  # keep what was predicted before the failure
+            path = Path(args.save_predictions)
+            partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+            write_predictions(err.predictions, partial)
+            raise StgUserError(f"{err} (those predictions are in {partial})") from err
+        raise
     if args.save_predictions:
         write_predictions(predictions, args.save_predictions)
         print(f"stg eval: wrote predictions to {args.save_predictions}")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from stg_lightning.data.video import DECODE_ERRORS
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.frames import chunks, find_video, iter_source_frames
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
@@ -274,6 +275,14 @@ def predict_clips(
     return out
 
 
+class PartialPredictionsError(StgUserError):
+    """A video could not be decoded; ``predictions`` holds every video predicted before it."""
+
+    def __init__(self, message: str, predictions: Predictions) -> None:
+        super().__init__(message)
+        self.predictions = predictions
+
+
 def predict_dataset(
     model: GroundingModel,
     dataset: EvalDataset,
@@ -282,10 +291,14 @@ def predict_dataset(
     progress: bool = True,
     lenient: bool = False,
 ) -> Predictions:
-    """Predictions for every record (``cfg.mode``); a missing video fails, or is skipped when ``lenient``."""
+    """Predictions for every record (``cfg.mode``).
+
+    A missing or undecodable video fails (an undecodable one with :class:`PartialPredictionsError`, which
+    keeps the predictions made so far), or is skipped, counted and logged when ``lenient``.
+    """
     cfg = cfg or InferenceConfig()
     out: Predictions = {}
-    missing = []
+    missing, undecodable = [], []
     for record in tqdm(dataset.records, desc=f"stg eval {dataset.name}", unit="video", disable=not progress):
         source = find_video(videos_dir, record.video_id)
         if source is None:
@@ -297,16 +310,23 @@ def predict_dataset(
                 )
             missing.append(record.video_id)
             continue
-        if cfg.mode == "clip":
-            out.update(predict_clips(model, source, record, cfg))
-        else:
-            out[record.video_id] = predict_video(model, source, record, cfg)
-    if missing:
-        logger.warning(
-            "%d of %d videos missing under %s, e.g. %s",
-            len(missing),
-            len(dataset.records),
-            videos_dir,
-            missing[0],
-        )
+        try:
+            if cfg.mode == "clip":
+                out.update(predict_clips(model, source, record, cfg))
+            else:
+                out[record.video_id] = predict_video(model, source, record, cfg)
+        except DECODE_ERRORS as err:
+            if not lenient:
+                raise PartialPredictionsError(
+                    f"{source}: cannot decode ({err}); --lenient skips undecodable videos and scores them as "
+                    f"background ({len(out)} video(s) predicted before it)",
+                    out,
+                ) from err
+            undecodable.append(record.video_id)
+    for what, ids in (("missing", missing), ("undecodable", undecodable)):
+        if ids:
+            logger.warning(
+                "%d of %d videos %s under %s (scored as background), e.g. %s",
+                len(ids), len(dataset.records), what, videos_dir, ids[0],
+            )  # fmt: skip
     return out
