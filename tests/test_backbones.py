@@ -321,3 +321,11 @@ def test_input_spec_follows_the_model_config():
     assert OpenClipConfig().input_spec() == InputSpec(image_size=224, tokenizer="ViT-B-32", context_length=77)
     assert tiny_cfg(image_size=96).input_spec().image_size == 96
     assert S3DConfig(image_size=112).input_spec() == InputSpec(image_size=112, tokenizer=None)
+
+
+def test_building_without_pretrained_weights_does_not_claim_a_random_model(caplog):
+    # open_clip warns "Model initialized randomly" for every pretrained=None build, also when a training
+    # checkpoint's weights are loaded right after (`stg eval --ckpt`): that warning is dropped.
+    with caplog.at_level("WARNING"):
+        build_backbone(tiny_cfg())
+    assert "initialized randomly" not in caplog.text

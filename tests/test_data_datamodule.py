@@ -203,3 +203,18 @@ def test_clips_per_video_keeps_groups_of_one_video_together_through_the_shuffle(
     assert sorted(clip_ids(grouped)) == sorted(clip_ids(mixed))  # the same clips, once each
     with pytest.raises(StgUserError, match=r"data.clips_per_video must be in \[1, batch_size=2\], got 3"):
         module(pattern, clips_per_video=3)
+
+
+@pytest.mark.parametrize("resample", [True, False])
+def test_every_shard_unreadable_stops_with_a_clear_error(tmp_path, resample):
+    # Without the guard a resampling stream retries forever, and a non-resampling one ends its epochs empty.
+    for i in range(3):
+        (tmp_path / f"junk-{i:06d}.tar").write_bytes(b"not a tar file" * 100)
+    dm = module(
+        str(tmp_path / "junk-{000000..000002}.tar"), resample=resample, epoch_length=8, max_failed_reads=20
+    )
+    match = (
+        r"21 reads failed in a row without a batch" if resample else r"a pass over the shards gave no batch"
+    )
+    with pytest.raises(StgUserError, match=match):
+        next(iter(dm.train_dataset(0, 1)))

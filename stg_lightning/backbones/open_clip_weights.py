@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -36,10 +39,27 @@ def create_open_clip(
     checkpoint, tag_cfg = None, {}
     if pretrained:
         checkpoint, tag_cfg = resolve_checkpoint(model_name, pretrained, cache_dir, download)
-    model = open_clip.create_model(model_name, pretrained=None, force_image_size=image_size)
+    with _quiet_random_init():  # weights come next (a tag/file here, or a training checkpoint later)
+        model = open_clip.create_model(model_name, pretrained=None, force_image_size=image_size)
     if checkpoint is not None:
         load_open_clip_weights(model, checkpoint, model_name)
     return model, tag_cfg
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Model initialized randomly" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_random_init() -> Iterator[None]:
+    """Drop open_clip's "Model initialized randomly" warning, which it logs for every pretrained=None build."""
+    root, drop = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def resolve_checkpoint(

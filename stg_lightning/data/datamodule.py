@@ -5,7 +5,8 @@ decoding + augmentation + tokenisation in the workers, and padded, masked batche
 Epochs are nominal: every rank steps exactly workers · ceil(epoch_length / (world_size·batch_size·workers))
 batches, repeating its shards when it runs out, so DDP ranks never wait on each other at the end of an epoch.
 Unreadable samples are skipped in the workers, counted, logged to the trainer's loggers and capped by
-`max_skip_rate`.
+`max_skip_rate`; a worker that fails `max_failed_reads` reads in a row without a batch stops the run (every
+shard unreadable would otherwise loop forever when resampling, or end an epoch with no step).
 """
 
 from __future__ import annotations
@@ -106,13 +107,20 @@ def batch_stage(
         return batch
 
     buffer: list[dict] = []
+    emitted = False
     for clip in clips:
         buffer.append(clip)
         if len(buffer) == batch_size:
             yield emit(buffer)
-            buffer = []
+            buffer, emitted = [], True
     if buffer and partial_batches:
         yield emit(buffer)
+        emitted = True
+    if not emitted and counter.skipped:  # a whole pass over this worker's shards, nothing readable
+        raise StgUserError(
+            f"data: a pass over the shards gave no batch; {counter.skipped} read(s) failed "
+            f"(last: {counter.reasons[-1]}): check the shards (re-run `stg prepare`)"
+        )
 
 
 def distributed_info(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -180,6 +188,7 @@ class ShardDataModule(L.LightningDataModule):
         seed: int = 0,
         max_skip_rate: float = 0.01,
         skip_check_after: int = 1000,
+        max_failed_reads: int = 200,
         use_cached_tokens: bool = False,
         clips_per_video: int = 1,
     ) -> None:
@@ -215,7 +224,7 @@ class ShardDataModule(L.LightningDataModule):
         self, urls: list[str], rank: int, world_size: int, train: bool, num_workers: int
     ) -> wds.DataPipeline:
         hp = self.hparams
-        counter = SkipCounter()
+        counter = SkipCounter(max_failed_reads=hp.max_failed_reads)
         augment = ClipAugment(
             self.inputs.image_size, hp.num_frames, hp.random_crop and train, hp.flip_prob * train
         )

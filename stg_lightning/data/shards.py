@@ -131,6 +131,9 @@ class SkipCounter:
 
     skipped: int = 0
     reasons: list[str] = field(default_factory=list)
+    # More failed reads than this before the next batch: nothing readable is left (e.g. every shard is
+    # corrupt), and a resampling stream would otherwise retry forever without a word.
+    max_failed_reads: int | None = None
 
     def handler(self, exn: BaseException) -> bool:
         """WebDataset exception handler: count and continue."""
@@ -140,6 +143,11 @@ class SkipCounter:
     def record(self, exn: BaseException) -> None:
         self.skipped += 1
         self.reasons.append(f"{type(exn).__name__}: {str(exn)[:200]}")
+        if self.max_failed_reads is not None and self.skipped > self.max_failed_reads:
+            raise StgUserError(
+                f"data: {self.skipped} reads failed in a row without a batch (last: {self.reasons[-1]}); "
+                "the shards are unreadable: check them (re-run `stg prepare`) or raise data.max_failed_reads"
+            )
 
     def take(self) -> tuple[int, list[str]]:
         out = (self.skipped, self.reasons)
