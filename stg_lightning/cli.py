@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from stg_lightning.errors import StgUserError
+from stg_lightning.errors import StgUserError, user_message
 
 # Tools that are not Lightning subcommands: name → ("module:function" taking argv and returning an exit
 # code, what it does for `stg --help`).
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         # None lets LightningCLI read sys.argv itself (it warns when given both).
         run_lightning_cli(argv)
     except StgUserError as err:
-        print(f"stg: error: {err}", file=sys.stderr)
+        print(f"stg: error: {user_message(err)}", file=sys.stderr)
         return 2
     return 0
 

@@ -19,7 +19,7 @@ from stg_lightning.data.datamodule import ShardDataModule, SkipMonitor
 from stg_lightning.data.prepare import write_shards
 from stg_lightning.data.shards import ShardWriter, iter_shard
 from stg_lightning.data.transforms import ClipAugment
-from stg_lightning.errors import StgUserError
+from stg_lightning.errors import StgUserError, user_message
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +218,17 @@ def test_every_shard_unreadable_stops_with_a_clear_error(tmp_path, resample):
     )
     with pytest.raises(StgUserError, match=match):
         next(iter(dm.train_dataset(0, 1)))
+
+
+def test_a_worker_error_prints_as_its_one_line_message(tmp_path):
+    # Through DataLoader worker processes the error comes back wrapped with the worker's traceback.
+    for i in range(2):
+        (tmp_path / f"junk-{i:06d}.tar").write_bytes(b"not a tar file" * 100)
+    dm = module(
+        str(tmp_path / "junk-{000000..000001}.tar"), resample=True, epoch_length=8, max_failed_reads=5
+    )
+    loader = torch.utils.data.DataLoader(dm.train_dataset(0, 1), batch_size=None, num_workers=1)
+    with pytest.raises(StgUserError) as err:
+        next(iter(loader))
+    assert "Original Traceback" in str(err.value)
+    assert user_message(err.value).startswith("data: 6 reads failed in a row without a batch")
