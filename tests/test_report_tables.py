@@ -140,3 +140,22 @@ def test_table12_lays_out_a_tau_sweep(tmp_path):
     lines = render_table(runs, 12).splitlines()
     assert lines[2] == "| Method | τ=0.001 | τ=0.005 | τ=0.01 | τ=0.05 | τ=0.1 |"
     assert lines[4] == "| ours | 20.00 | — | 30.00 | — | 12.50 |"
+
+
+def test_the_demo_and_reproduce_metrics_files_are_read(tmp_path):
+    demo = {
+        "gyt": {"full": GYT_METRICS, "random_object": {"pointing": 0.33}},
+        "myt": {"full": {"temporal_iou": 0.2, "temporal_iod": 0.3, "temporal_mof": 0.4}},
+        "labels": {"full": "full model", "random_object": "random object"},
+    }
+    runs, baselines = load_results([_write(tmp_path / "demo" / "metrics.json", demo)])
+    assert render_table(runs, 4, baselines).splitlines()[4:] == ["| full model | 20.00 | 30.00 | 40.00 |"]
+    assert render_table(runs, 3, baselines).splitlines()[4:] == [
+        "| full model | — | 60.00 | — | — |",
+        "| random object | — | 33.00 | — | — |",
+    ]
+    # make reproduce: each cell {mean, std, values} → its mean
+    reproduce = {"myt": {"full": {"temporal_iou": {"mean": 0.25, "std": 0.05, "values": [0.2, 0.3]}}},
+                 "seeds": [0, 1], "labels": {"full": "full model"}}  # fmt: skip
+    runs, _ = load_results([_write(tmp_path / "reproduce" / "metrics.json", reproduce)])
+    assert render_table(runs, 4).splitlines()[4:] == ["| full model | 25.00 | — | — |"]

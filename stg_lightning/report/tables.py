@@ -7,7 +7,9 @@ Each file holds one run's results on one dataset, in one of these forms:
 * ``{"name": str, "dataset": str, "metrics": {metric: value}}`` (optionally ``"mode": "clip"``);
 * what ``stg eval --out`` writes (the same keys without ``name``, plus ``"baselines": {row: {metric: value}}``);
 * a bare metrics dict as ``score_predictions`` returns it; its dataset follows from its keys
-  (``temporal_*`` → myt, ``iou_pointing``/``video_map`` → gyt; pointing alone is ambiguous: wrap it).
+  (``temporal_*`` → myt, ``iou_pointing``/``video_map`` → gyt; pointing alone is ambiguous: wrap it);
+* the ``metrics.json`` of ``make demo`` / ``make reproduce`` (every row on every dataset; reproduce cells
+  as their mean over seeds).
 
 Without ``name`` the run is the file stem, or its folder when the stem is the dataset (``reports/<run>/gyt.json``).
 Rows are runs in order of first appearance (a run's files for several datasets share its row), then the
@@ -25,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.baselines.rows import CHANCE_BY_AREA, MOTION_ENERGY, RANDOM_OBJECT, UNIFORM_SPLIT
 from stg_lightning.eval.metrics.video_map import DEFAULT_THRESHOLDS
 from stg_lightning.jsonfile import read_json_object
 
 MISSING = "—"
+# Rows of the demo's report that are references, not models (printed after the runs).
+REFERENCE_ROWS = (CHANCE_BY_AREA, RANDOM_OBJECT, MOTION_ENERGY, UNIFORM_SPLIT, "oracle")
 TAU_SWEEP = (0.001, 0.005, 0.01, 0.05, 0.1)  # Table 12's columns
 
 
@@ -115,12 +120,14 @@ def _run_name(path: Path, dataset: str) -> str:
     return path.parent.name if path.stem == dataset and path.parent.name else path.stem
 
 
-def read_results(path: str | Path) -> list[Result]:
-    """The run's result plus any baseline rows of one JSON file (forms in the module docstring)."""
+def read_results(path: str | Path) -> tuple[list[Result], list[Result]]:
+    """(runs, baseline rows) of one JSON file (forms in the module docstring)."""
     path = Path(path)
     data = read_json_object(
         path, "results", "expected an object (a metrics dict or one with 'metrics')", StgUserError
     )
+    if "labels" in data and "metrics" not in data:
+        return _report_results(path, data)
     if "metrics" not in data:
         data = {"metrics": data, "dataset": infer_dataset(data, str(path))}
     metrics, dataset = data["metrics"], data.get("dataset")
@@ -130,12 +137,29 @@ def read_results(path: str | Path) -> list[Result]:
         dataset = infer_dataset(metrics, str(path))
     name = data.get("name") or _run_name(path, dataset)
     mode = data.get("mode", "untrimmed")
-    results = [Result(str(name), dataset, metrics, mode, str(path))]
+    baselines = []
     for row, values in (data.get("baselines") or {}).items():
         if not isinstance(values, dict):
             raise StgUserError(f"{path}: baselines[{row!r}] must map metric names to numbers")
-        results.append(Result(str(row), dataset, values, mode, f"{path} (baseline)"))
-    return results
+        baselines.append(Result(str(row), dataset, values, mode, f"{path} (baseline)"))
+    return [Result(str(name), dataset, metrics, mode, str(path))], baselines
+
+
+def _report_results(path: Path, data: dict) -> tuple[list[Result], list[Result]]:
+    """The demo's / reproduce's ``metrics.json``: ``{dataset: {row: {metric: value | {mean, ...}}}, labels}``.
+
+    Rows are named by their label; the text-blind and oracle rows are baselines; a reproduce cell is its mean.
+    """
+    runs, baselines = [], []
+    for dataset, rows in data.items():
+        if dataset in ("labels", "seeds") or not isinstance(rows, dict):
+            continue
+        for key, values in rows.items():
+            metrics = {m: v["mean"] if isinstance(v, dict) else v for m, v in values.items()}
+            name = str(data["labels"].get(key, key))
+            kind = baselines if key in REFERENCE_ROWS else runs
+            kind.append(Result(name, dataset, metrics, "untrimmed", f"{path} ({key})"))
+    return runs, baselines
 
 
 def load_results(paths: Sequence[str | Path]) -> tuple[list[Result], list[Result]]:
@@ -143,14 +167,15 @@ def load_results(paths: Sequence[str | Path]) -> tuple[list[Result], list[Result
     runs: dict[tuple[str, str, str], Result] = {}
     baselines: dict[tuple[str, str, str], Result] = {}
     for path in paths:
-        run, *rows = read_results(path)
-        key = (run.name, run.dataset, run.mode)
-        if key in runs:
-            raise StgUserError(
-                f"{path}: run {run.name!r} already has {run.dataset} ({run.mode}) results from "
-                f"{runs[key].source}; give one of them another 'name'"
-            )
-        runs[key] = run
+        file_runs, rows = read_results(path)
+        for run in file_runs:
+            key = (run.name, run.dataset, run.mode)
+            if key in runs:
+                raise StgUserError(
+                    f"{path}: run {run.name!r} already has {run.dataset} ({run.mode}) results from "
+                    f"{runs[key].source}; give one of them another 'name'"
+                )
+            runs[key] = run
         for row in rows:
             baselines.setdefault((row.name, row.dataset, row.mode), row)
     return list(runs.values()), list(baselines.values())
