@@ -131,16 +131,17 @@ def _stream(
     frames = iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size)
     if model.temporal_stride == 1:
         batches = (
-            (chunk, frame_batch(model, [f for _, f in chunk])) for chunk in chunks(frames, cfg.chunk_size)
+            ([t for t, _ in chunk], frame_batch(model, [f for _, f in chunk]))
+            for chunk in chunks(frames, cfg.chunk_size)
         )
     else:
         batches = _window_batches(model, frames, cfg, start)
-    for chunk, pixels in batches:
+    for times, pixels in batches:
         sim, heat = _step_outputs(model, pixels, q, cfg)
-        steps = sim.shape[0] // len(chunk)  # token steps per item (1 per frame; U'/window for a window)
-        sim = sim.reshape(len(chunk), steps, -1).mean(1)
-        heat = None if heat is None else heat.reshape(len(chunk), steps, *heat.shape[1:]).mean(1)
-        for i, (t, _) in enumerate(chunk):
+        steps = sim.shape[0] // len(times)  # token steps per item (1 per frame; U'/window for a window)
+        sim = sim.reshape(len(times), steps, -1).mean(1)
+        heat = None if heat is None else heat.reshape(len(times), steps, *heat.shape[1:]).mean(1)
+        for i, t in enumerate(times):
             second = math.floor(t + TIME_EPS) - start
             if second == len(sims):
                 sims.append(torch.zeros(len(queries)))
@@ -187,8 +188,8 @@ def second_windows(
 
 def _window_batches(
     model: GroundingModel, frames: Iterator[tuple[float, np.ndarray]], cfg: InferenceConfig, start: int
-) -> Iterator[tuple[list[tuple[float, np.ndarray]], Tensor]]:
-    """Chunks of per-second windows as clips [B, window, 3, S, S] for a backbone with a temporal stride."""
+) -> Iterator[tuple[list[float], Tensor]]:
+    """(times, clips [B, window, 3, S, S]): chunks of per-second windows for a backbone with a temporal stride."""
     stride = model.temporal_stride
     if cfg.window_frames % stride or cfg.fps != int(cfg.fps):
         raise StgUserError(
@@ -198,7 +199,7 @@ def _window_batches(
     per_chunk = max(1, cfg.chunk_size // cfg.window_frames)
     for group in chunks(second_windows(frames, int(cfg.fps), cfg.window_frames, start), per_chunk):
         pixels = torch.cat([frame_batch(model, window) for _, window in group])
-        yield [(t, None) for t, _ in group], pixels
+        yield [t for t, _ in group], pixels
 
 
 # ----------------------------------------------------------------------------------------- predictions

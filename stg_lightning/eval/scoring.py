@@ -52,17 +52,15 @@ class ScoringConfig:
     video_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     background_score: float = 0.5  # Viterbi score of a background frame (MYT)
     temporal_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5)  # MYT: fraction of steps with IoU ≥ θ
-    tau_sweep: tuple[
-        float, ...
-    ] = ()  # also score the 3-D masks at these τ: keys "<metric>|tau=<τ>" (Table 12)
-    iou_pointing_classes: str = (
-        "gt"  # IoU+Pointing averages over the video's GT classes, or "union" with predicted
-    )
-    zero_area_boxes: str = (
-        "exclude"  # pointing: zero-area GT boxes not scored, or "miss" (authors' evaluation)
-    )
-    trimmed_fallback: str = "same_label"  # trimmed query without grounding entry: frames entry of that label,
-    # or "any_label": the frames entry at that second whatever its label (files with one heat per second)
+    # Also score the 3-D masks at these τ, under keys "<metric>|tau=<τ>" (Table 12).
+    tau_sweep: tuple[float, ...] = ()
+    # IoU+Pointing averages over the video's GT classes, or "union": GT and predicted classes.
+    iou_pointing_classes: str = "gt"
+    # Pointing: zero-area GT boxes are not scored, or "miss": scored as misses (the authors' evaluation).
+    zero_area_boxes: str = "exclude"
+    # A trimmed query without grounding entry reads the frames entry of that label ("same_label"), or the
+    # frames entry at that second whatever its label ("any_label": files with one heat map per second).
+    trimmed_fallback: str = "same_label"
     lenient: bool = False  # predictions for unknown videos: skip and count instead of failing
 
     def __post_init__(self) -> None:
@@ -255,8 +253,8 @@ def _update_spatial(
 def _step_scores(rec: VideoRecord, video: VideoPredictions | None, n: int) -> np.ndarray:
     """The video's [n, S] similarity to its ordered steps: given, or one-hot from per-frame labels.
 
-    A given matrix with fewer rows than the record is padded with 0 (no evidence for any step: those
-    seconds fall to background unless a step needs them); rows past the record are dropped.
+    A given matrix with fewer than ``n`` rows is padded with 0 (no evidence for any step: those seconds
+    fall to background unless a step needs them); rows past ``n`` are dropped.
     """
     steps = [s.query for s in rec.segments]
     if video is not None and video.step_scores is not None:

@@ -25,7 +25,7 @@ from PIL import Image
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.pointing import pointing_seconds
 from stg_lightning.eval.frames import find_video, iter_source_frames
-from stg_lightning.eval.metrics.spatial import point_in_box, resolve_points
+from stg_lightning.eval.metrics.spatial import points_in_boxes, resolve_points
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.records import Box, EvalDataset, VideoRecord, normalise_query
 from stg_lightning.eval.viterbi import viterbi_align
@@ -223,7 +223,7 @@ def _draw_overlay(ax: matplotlib.axes.Axes, sample: OverlaySample, cfg: FigureCo
     point = sample.get("point")
     if point is not None:
         ax.plot(point[0] + 0.5, point[1] + 0.5, "X", color="white", markeredgecolor="black", markersize=10)
-    hit = point_in_box(point, sample["gt_box"])
+    hit = point is not None and bool(points_in_boxes(np.array([point]), np.array([sample["gt_box"]]))[0])
     verdict = "hit" if hit else ("miss" if point is not None else "miss (no point)")
     ax.set_title(f"{sample['query']}\n{verdict}", color="green" if hit else "red", fontsize="medium")
     ax.set(xlim=(0, w), ylim=(h, 0), xticks=[], yticks=[])

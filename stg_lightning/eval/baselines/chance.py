@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from stg_lightning.eval.baselines.pointing import Point, pointing_predictions, pointing_seconds
-from stg_lightning.eval.metrics.spatial import box_rect, rect_area
+from stg_lightning.eval.metrics.spatial import box_areas, box_rects, rects_area
 from stg_lightning.eval.predictions import Predictions
-from stg_lightning.eval.records import EvalDataset, VideoRecord, box_area
+from stg_lightning.eval.records import EvalDataset, VideoRecord
 
 
 def chance_by_area(dataset: EvalDataset) -> float:
@@ -22,10 +22,9 @@ def chance_by_area(dataset: EvalDataset) -> float:
     fractions = []
     for rec in dataset.records:
         w, h = rec.frame_size
-        for t, _ in pointing_seconds(rec):
-            box = rec.boxes[t]
-            if box_area(box) > 0:  # zero-area boxes are excluded from pointing
-                fractions.append(rect_area(box_rect(box, rec.frame_size)) / (w * h))
+        boxes = np.array([rec.boxes[t] for t, _ in pointing_seconds(rec)], dtype=np.float64).reshape(-1, 4)
+        scored = boxes[box_areas(boxes) > 0]  # zero-area boxes are excluded from pointing
+        fractions.extend(rects_area(box_rects(scored, rec.frame_size)) / (w * h))
     return float(np.mean(fractions)) if fractions else math.nan
 
 

@@ -7,8 +7,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from stg_lightning.eval.metrics.accumulate import Accumulating
-from stg_lightning.eval.metrics.pointing import box_areas
-from stg_lightning.eval.metrics.spatial import HeatRows, as_array, as_labels, points_in_boxes, resolve_points
+from stg_lightning.eval.metrics.spatial import (
+    HeatRows,
+    as_array,
+    as_labels,
+    box_areas,
+    points_in_boxes,
+    resolve_points,
+)
 
 CLASS_SETS = ("gt", "union")
 

@@ -7,16 +7,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from stg_lightning.eval.metrics.accumulate import Accumulating
-from stg_lightning.eval.metrics.spatial import HeatRows, as_array, points_in_boxes, resolve_points
+from stg_lightning.eval.metrics.spatial import HeatRows, as_array, box_areas, points_in_boxes, resolve_points
 
 ZERO_AREA_BOXES = ("exclude", "miss")
-
-
-def box_areas(boxes: np.ndarray) -> np.ndarray:
-    """[n] pixel areas of inclusive boxes; 0 when x2 < x1 or y2 < y1 (NaN rows: 0)."""
-    w = np.nan_to_num(boxes[:, 2] - boxes[:, 0] + 1)
-    h = np.nan_to_num(boxes[:, 3] - boxes[:, 1] + 1)
-    return np.maximum(w, 0) * np.maximum(h, 0)
 
 
 class PointingGame(Accumulating):

@@ -23,16 +23,12 @@ the frame.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numba import njit
-
-Rect = tuple[int, int, int, int]  # inclusive pixel columns/rows (c1, r1, c2, r2), empty if c2 < c1
 
 TIE_EPS = 1e-12  # values of a sum-1 heat map closer than this are equal
 
@@ -276,6 +272,14 @@ def box_rects(boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
     return rects
 
 
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """[n] pixel areas of inclusive boxes as given (``records.box_area`` per row); 0 when x2 < x1 or y2 < y1
+    (NaN rows: 0)."""
+    w = np.nan_to_num(boxes[:, 2] - boxes[:, 0] + 1)
+    h = np.nan_to_num(boxes[:, 3] - boxes[:, 1] + 1)
+    return np.maximum(w, 0) * np.maximum(h, 0)
+
+
 def rects_area(rects: np.ndarray) -> np.ndarray:
     return np.maximum(rects[:, 2] - rects[:, 0] + 1, 0) * np.maximum(rects[:, 3] - rects[:, 1] + 1, 0)
 
@@ -308,26 +312,6 @@ def mask_counts(
 
 def _box_rows(boxes: np.ndarray | None, n: int) -> np.ndarray:
     return np.zeros(n, dtype=bool) if boxes is None else _present(boxes)
-
-
-def point_in_box(point: tuple[float, float] | None, box: Sequence[float]) -> bool:
-    """Pointing hit of one point: it lies in the inclusive box (as given)."""
-    return point is not None and box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
-
-
-def box_rect(box: Sequence[float], frame_size: tuple[int, int]) -> Rect:
-    """Pixels of one inclusive box clipped to the frame."""
-    w, h = frame_size
-    return (
-        max(math.ceil(box[0]), 0),
-        max(math.ceil(box[1]), 0),
-        min(math.floor(box[2]), w - 1),
-        min(math.floor(box[3]), h - 1),
-    )
-
-
-def rect_area(r: Rect) -> int:
-    return max(0, r[2] - r[0] + 1) * max(0, r[3] - r[1] + 1)
 
 
 def _numpy(x: Any) -> np.ndarray:

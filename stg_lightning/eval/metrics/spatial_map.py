@@ -8,12 +8,12 @@ import numpy as np
 
 from stg_lightning.eval.metrics.accumulate import Accumulating
 from stg_lightning.eval.metrics.ap import class_mean_ap
-from stg_lightning.eval.metrics.pointing import box_areas
 from stg_lightning.eval.metrics.spatial import (
     HeatRows,
     MaskConfig,
     as_array,
     as_labels,
+    box_areas,
     box_rects,
     mask_counts,
     rects_area,
