@@ -49,7 +49,7 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(BIN)/stg prepare --config configs/data/prepare.yaml $(ARGS)
 
-# make eval EXP=clip_frozen CKPT=runs/clip_frozen/checkpoints/last.ckpt [DATASET=gyt|myt|yc_inter] ARGS="--videos DIR"
+# make eval EXP=clip_frozen CKPT=runs/clip_frozen/latest/checkpoints/last.ckpt [DATASET=gyt|myt|yc_inter] ARGS="--videos DIR"
 eval: $(STAMP)
 	$(BIN)/stg eval --config configs/eval/$(DATASET).yaml --ckpt $(CKPT) --out runs/$(EXP)/eval_$(DATASET).json $(ARGS)
 

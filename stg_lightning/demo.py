@@ -193,7 +193,7 @@ class Stages:
                 raise StgUserError(f"demo config {name}: {err}") from None
 
     def checkpoint(self, run_name: str) -> Path:
-        return self.out / "runs" / run_name / "checkpoints" / "last.ckpt"
+        return self.out / "runs" / run_name / "latest" / "checkpoints" / "last.ckpt"
 
     def train(self, run_name: str, extra_configs: list[str]) -> None:
         from stg_lightning.cli import main as stg_main
@@ -213,8 +213,8 @@ class Stages:
             f"--experiment.name={run_name}",
         ]
         last = self.checkpoint(run_name)
-        if last.exists():  # an interrupted run continues from its last checkpoint
-            args.append(f"--ckpt_path={last}")
+        if last.exists():  # an interrupted run continues from its last checkpoint, in its run folder
+            args.append("--ckpt_path=last")
         done = run_dir / "finished"
 
         def fit() -> int:
@@ -234,7 +234,9 @@ class Stages:
             synth_dir=self.synth_dir,
             backbone=self.backbone,
             checkpoints={name: self.checkpoint(name) for name in self.cfg.train["runs"]},
-            metrics={name: self.out / "runs" / name / "metrics.csv" for name in self.cfg.train["runs"]},
+            metrics={
+                name: self.checkpoint(name).parent.parent / "metrics.csv" for name in self.cfg.train["runs"]
+            },
             report_dir=Path(self.cfg.report_dir),
             seed=self.cfg.seed,
             eval=self.cfg.eval,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -22,16 +20,11 @@ from stg_lightning.selection import SelectionConfig
 from stg_lightning.tokens import FrameTokens, TextTokens
 
 
-def _numpy_state_to_safe(state: tuple) -> tuple:
-    name, keys, pos, has_gauss, cached = state
-    return (name, torch.from_numpy(keys.copy()), int(pos), int(has_gauss), float(cached))
-
-
 class GroundingModule(L.LightningModule):
     """Trains a `GroundingModel` (docs/method.md) with frame selection and symmetric NCE.
 
     The module holds the model and calls its public API; it owns what training adds: the loss, the
-    optimiser, logging, the batch format (`ClipBatch`) and exact-resume RNG state.
+    optimiser, logging, the batch format (`ClipBatch`) and step-seeded randomness for an exact resume.
     """
 
     def __init__(
@@ -161,23 +154,12 @@ class GroundingModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ----------------------------------------------------------------------------------------- exact resume
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Lightning restores optimiser, scheduler and step; RNG streams are ours to keep for an exact resume.
-        checkpoint["rng_state"] = {
-            "python": random.getstate(),
-            # numpy's state as plain types + a tensor, so checkpoints stay loadable with weights_only=True
-            "numpy": _numpy_state_to_safe(np.random.get_state()),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }
+    def on_fit_start(self) -> None:
+        self._run_seed = torch.initial_seed()  # what seed_everything set (the same again on resume)
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("rng_state")
-        if state is None:
-            return
-        random.setstate(state["python"])
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+    def on_train_batch_start(self, batch: ClipBatch, batch_idx: int) -> None:
+        # The model's random draws at a step (random selection, dropout) depend on (seed, step, rank) only,
+        # so a resumed run draws what the uninterrupted one did, whatever ran in between (a validation's
+        # DataLoader seeds, the restore itself).
+        step_seed = (self._run_seed * 1_000_003 + self.global_step) * 1009 + self.global_rank
+        torch.manual_seed(step_seed % 2**63)

@@ -7,23 +7,25 @@ Imported only for these commands, so the tools of `stg` start without Lightning.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import Namespace
 from lightning import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from stg_lightning.backbones import BackboneConfig, InputSpec, OpenClipConfig, backbone_config
 from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
+from stg_lightning.checkpoint_io import AtomicCheckpointIO
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
+from stg_lightning.loggers import FinishWandb, build_loggers
 from stg_lightning.prediction_writer import ClipPredictionWriter
+from stg_lightning.runs import resolve_run
 
 
 @dataclass
@@ -37,25 +39,6 @@ class ExperimentConfig:
     wandb: bool = True
     wandb_project: str = "stg-lightning"
     checkpoint_every_n_steps: int | None = None
-
-
-def build_loggers(exp: ExperimentConfig) -> list[Logger]:
-    """A CSV logger always; W&B too when enabled, offline unless WANDB_MODE says otherwise."""
-    save_dir = Path(exp.output_dir)
-    loggers: list[Logger] = [CSVLogger(save_dir=save_dir, name=exp.name, version="")]
-    mode = os.environ.get("WANDB_MODE", "offline")
-    if exp.wandb and mode != "disabled":
-        loggers.append(
-            WandbLogger(
-                project=exp.wandb_project,
-                name=exp.name,
-                group=exp.group,
-                tags=list(exp.tags),
-                save_dir=str(save_dir / exp.name),
-                offline=mode == "offline",
-            )
-        )
-    return loggers
 
 
 def missing_inputs(backbone: BackboneConfig, data: Any) -> list[str]:
@@ -102,34 +85,42 @@ class StgCLI(LightningCLI):
         problems = missing_inputs(backbone_from_namespace(config.model.backbone), config.data)
         if problems:
             raise StgUserError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
-
-    def before_fit(self) -> None:
-        # Lightning warns and trains from step 0 when `last` has no checkpoint: a resume that silently restarts.
-        if self.config.fit.get("ckpt_path") == "last":
-            exp = ExperimentConfig(**self._get(self.config, "experiment"))
-            last = Path(exp.output_dir) / exp.name / "checkpoints" / "last.ckpt"
-            if not last.is_file():
-                raise StgUserError(
-                    f"--ckpt_path last: no {last} to resume from (drop --ckpt_path to start a new run, "
-                    "or give a checkpoint's path)"
-                )
+        exp = ExperimentConfig(**self._get(self.config, "experiment"))
+        self.run, config.ckpt_path = resolve_run(
+            Path(exp.output_dir) / exp.name, str(self.subcommand), config.get("ckpt_path")
+        )
+        resume = sum(1 for _ in self.run.dir.glob("config*.yaml"))
+        self.save_config_kwargs = {
+            "overwrite": False,
+            "config_filename": f"config.resume-{resume}.yaml" if self.run.resumed else "config.yaml",
+        }
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         exp = ExperimentConfig(**self._get(self.config, "experiment"))
         trainer_cfg = self._get(self.config_init, "trainer", default={})
-        run_dir = Path(exp.output_dir) / exp.name
+        run = self.run
         if trainer_cfg.get("logger") in (None, True):
-            kwargs["logger"] = build_loggers(exp)
+            ckpt_path = self._get(self.config, "ckpt_path")
+            resume_step = checkpoint_step(ckpt_path) if run.resumed else None
+            kwargs["logger"] = build_loggers(
+                run, exp.name, exp.group, exp.tags, exp.wandb, exp.wandb_project, resume_step
+            )
         if trainer_cfg.get("default_root_dir") is None:
-            kwargs["default_root_dir"] = str(run_dir)
+            kwargs["default_root_dir"] = str(run.dir)
         checkpoint = ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", save_last=True, every_n_train_steps=exp.checkpoint_every_n_steps
+            dirpath=run.checkpoints, save_last=True, every_n_train_steps=exp.checkpoint_every_n_steps
         )
-        callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+        callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), FinishWandb()]
         if self.subcommand == "predict":
-            callbacks.append(ClipPredictionWriter(run_dir / "predictions.jsonl"))
-        self.trainer_defaults = {"callbacks": callbacks}
+            callbacks.append(ClipPredictionWriter(run.dir / "predictions.jsonl"))
+        self.trainer_defaults = {"callbacks": callbacks, "plugins": [AtomicCheckpointIO()]}
+        print(f"stg {self.subcommand}: run folder {run.dir}" + (" (resumed)" if run.resumed else ""))
         return super().instantiate_trainer(**kwargs)
+
+
+def checkpoint_step(path: str) -> int:
+    """The global step a checkpoint was saved at."""
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
 
 
 def run_lightning_cli(args: list[str] | None) -> StgCLI:

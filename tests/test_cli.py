@@ -114,7 +114,7 @@ def test_smoke_experiment_trains_logs_and_checkpoints(tmp_path):
         ]
     )
     assert code == 0
-    run = tmp_path / "smoke"
+    run = tmp_path / "smoke" / "latest"
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["experiment"]["name"] == "smoke"
     rows = list(csv.DictReader((run / "metrics.csv").open()))
@@ -128,10 +128,13 @@ def test_test_and_predict_run_on_the_held_out_clips(tmp_path):
     common = ["--config", DEFAULTS, "--config", str(ROOT / "experiments" / "smoke.yaml")]
     common += [f"--experiment.output_dir={tmp_path}", "--experiment.wandb=false"]
     assert main(["test", *common]) == 0
-    rows = list(csv.DictReader((tmp_path / "smoke" / "metrics.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "smoke" / "v1" / "metrics.csv").open()))
     assert any(float(r.get("test/loss") or 0) > 0 for r in rows)
     assert main(["predict", *common]) == 0
-    lines = [json.loads(line) for line in (tmp_path / "smoke" / "predictions.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "smoke" / "v2" / "predictions.jsonl").read_text().splitlines()
+    ]
     assert len(lines) == 16  # the smoke DataModule's 16 validation clips
     first = lines[0]
     assert first["video_id"].startswith("random_") and len(first["frames"]) == 4 == len(first["times"])
@@ -154,5 +157,8 @@ def test_resume_from_last_without_a_checkpoint_is_an_error(tmp_path, capsys):
     args += [f"--experiment.output_dir={tmp_path}", "--experiment.wandb=false", "--ckpt_path=last"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "--ckpt_path last: no" in err and str(tmp_path / "smoke" / "checkpoints" / "last.ckpt") in err
-    assert not (tmp_path / "smoke" / "metrics.csv").exists()  # nothing trained
+    assert (
+        "--ckpt_path last: no" in err
+        and str(tmp_path / "smoke" / "latest" / "checkpoints" / "last.ckpt") in err
+    )
+    assert not (tmp_path / "smoke").exists()  # nothing trained, no run folder

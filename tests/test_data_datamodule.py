@@ -232,3 +232,31 @@ def test_a_worker_error_prints_as_its_one_line_message(tmp_path):
         next(iter(loader))
     assert "Original Traceback" in str(err.value)
     assert user_message(err.value).startswith("data: 6 reads failed in a row without a batch")
+
+
+def test_a_loader_resumed_mid_epoch_delivers_what_the_uninterrupted_one_did(many_shards):
+    """2 worker processes, shuffle buffer, random crops, 2 epochs of 6 batches: stopping after 3 batches (the
+    next one is worker 1's) and resuming from the saved position gives the same batches, frames included."""
+
+    def loader():
+        dm = module(str(many_shards / "clips-*.tar"), num_frames=2, epoch_length=12, shuffle_buffer=8,
+                    num_workers=2, random_crop=True, inputs=InputSpec(image_size=16))  # fmt: skip
+        return dm.train_dataloader()
+
+    straight = loader()
+    straight = list(straight) + list(straight)
+    interrupted = loader()
+    head = []
+    for batch in interrupted:
+        head.append(batch)
+        if len(head) == 3:
+            break
+    state = interrupted.state_dict()
+    assert state == {"epoch": 0, "delivered": 3}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    got = head + list(resumed) + list(resumed)  # the rest of epoch 0, then epoch 1
+    assert clip_ids(got) == clip_ids(straight) and len(straight) == 12
+    for a, b in zip(got, straight):
+        assert torch.equal(a.frames, b.frames)
+    assert clip_ids(straight[:6]) != clip_ids(straight[6:])  # each epoch has its own order

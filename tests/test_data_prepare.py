@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +17,8 @@ from PIL import Image
 from stg_lightning.data import prepare as prepare_mod
 from stg_lightning.data.captions import clip_window, load_captions
 from stg_lightning.data.prepare import PrepareConfig, parse_config, write_shards
-from stg_lightning.data.shards import iter_shard
-from stg_lightning.data.video import iter_frames_at_fps, read_window, sample_times, write_video
+from stg_lightning.data.shards import ShardWriter, TruncatedShardError, count_shard_samples, iter_shard
+from stg_lightning.data.video import VideoReader, iter_frames_at_fps, read_window, sample_times, write_video
 from stg_lightning.errors import StgUserError
 
 VIDEO_FPS = 10
@@ -269,3 +272,105 @@ def test_malformed_captions_name_the_file(tmp_path, content, match):
 def test_prepare_settings_that_give_no_clips_are_refused(tmp_path, key, value):
     with pytest.raises(StgUserError, match=rf"prepare: {key} must be"):
         PrepareConfig(**{key: value})
+
+
+def test_rerun_after_inputs_changed_is_refused_then_redone_with_overwrite(tmp_path):
+    cfg = small_config(tmp_path)
+    write_shards(cfg, progress=False)
+    out = Path(cfg.out)
+    captions = tmp_path / "caption.json"
+    captions.write_text(json.dumps({k: v for k, v in CAPTIONS.items() if k != "b"}))  # edited in place
+    with pytest.raises(StgUserError, match=r"inputs changed .*caption\.json\).*--overwrite"):
+        write_shards(cfg, progress=False)
+    summary = write_shards(replace(cfg, overwrite=True), progress=False)
+    assert summary["sentences_written"] == 2 and summary["shards"] == {"clips-000000.tar": 2}
+    assert [p.name for p in out.glob("*.tar")] == ["clips-000000.tar"]  # the old second shard is gone
+    assert [key for key, _ in iter_shard(out / "clips-000000.tar")] == ["a__00000", "a__00003"]
+    rerun = write_shards(cfg, progress=False)  # unchanged inputs: the finished run is kept
+    assert {**rerun, "config": None} == {**summary, "config": None}
+    video = Path(cfg.videos) / "a.mp4"
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))  # re-encoded, say
+    with pytest.raises(StgUserError, match=r"inputs changed .*video files"):
+        write_shards(cfg, progress=False)
+
+
+def test_image_renamed_mp4_is_skipped_as_not_a_video(tmp_path):
+    videos, captions = make_corpus(tmp_path)
+    Image.fromarray(index_frame(7)).save(videos / "still.mp4", format="PNG")
+    captions.write_text(
+        json.dumps({**CAPTIONS, "still": {"start": [0.0], "end": [1.0], "text": ["a photo"]}})
+    )
+    summary = write_shards(small_config(tmp_path), progress=False)
+    assert summary["sentences_written"] == 3 and summary["skipped_counts"]["not_a_video"] == 1
+    assert {"video_id": "still", "sentence_index": None, "reason": "not_a_video"} in summary["skipped"]
+
+
+def test_truncated_video_is_counted_and_never_gives_short_clips(tmp_path):
+    videos, captions = make_corpus(tmp_path)
+    full = tmp_path / "full.mp4"  # faststart: the index survives the cut, so the file still opens
+    frames = (index_frame(i) for i in range(VIDEO_SECONDS * VIDEO_FPS))
+    write_video(full, frames, fps=VIDEO_FPS, options={"movflags": "faststart"})
+    data = full.read_bytes()
+    (videos / "cut.mp4").write_bytes(data[: len(data) // 2])  # frames up to ~1.3 s of the stated 15 s
+    # Windows before the cut, across it (old: a short clip), after it (old: window_past_end), past 15 s.
+    times = {"start": [0.1, 0.5, 5.0, 20.0], "end": [0.4, 3.0, 9.0, 22.0]}
+    cut = {**times, "text": ["early", "across", "middle", "after end"]}
+    captions.write_text(json.dumps({**CAPTIONS, "cut": cut}))
+    summary = write_shards(small_config(tmp_path, min_time=0.5), progress=False)
+    reasons = {(s["sentence_index"], s["reason"]) for s in summary["skipped"] if s["video_id"] == "cut"}
+    assert reasons == {(1, "truncated_video"), (2, "truncated_video"), (3, "window_past_end")}
+    out = Path(summary["pattern"]).parent
+    clips = {key: json.loads(f["json"]) for name in summary["shards"] for key, f in iter_shard(out / name)}
+    assert clips["cut__00000"]["timestamps"] == [0.0]  # the window [0, 0.5) lies before the cut
+    assert clips["a__00003"]["timestamps"] == [14.0, 14.5]  # [14, 16): the real end still gives a short clip
+
+
+def test_captioned_video_whose_file_is_missing_is_missing_not_corrupt(tmp_path):
+    make_corpus(tmp_path)
+    listing = tmp_path / "videos.txt"
+    listing.write_text("videos/a.mp4\nvideos/bad.mp4\nvideos/gone.mp4\n")
+    (tmp_path / "caption.json").write_text(
+        json.dumps({**CAPTIONS, "gone": {"start": [0.0], "end": [1.0], "text": ["deleted"]}})
+    )
+    summary = write_shards(replace(small_config(tmp_path), videos=str(listing)), progress=False)
+    by_video = {s["video_id"]: s["reason"] for s in summary["skipped"] if s["sentence_index"] is None}
+    assert by_video == {"gone": "missing_video", "bad": "corrupt_video"}
+
+
+def test_truncated_shard_is_detected_when_counting_and_reading(tmp_path):
+    path = tmp_path / "s.tar"
+    writer = ShardWriter(path)
+    for i in range(3):
+        writer.add(f"k{i}", {"json": b"{}", "000.jpg": bytes(700)})
+    writer.close()
+    data = path.read_bytes()
+    with tarfile.open(path) as tar:
+        third = tar.getmember("k2.json").offset  # a cut between members: tarfile alone sees 2 samples
+    for cut in (third, len(data) // 2):
+        path.write_bytes(data[:cut])
+        with pytest.raises(TruncatedShardError, match="truncated shard"):
+            count_shard_samples(path)
+        with pytest.raises(TruncatedShardError, match="truncated shard"):
+            list(iter_shard(path))
+
+
+def test_resume_over_a_truncated_shard_is_refused_then_rewritten(tmp_path):
+    cfg = small_config(tmp_path)
+    write_shards(cfg, progress=False)
+    out = Path(cfg.out)
+    reference = digests(out)
+    shard = out / "clips-000000.tar"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with pytest.raises(StgUserError, match=r"shard clips-000000\.tar is truncated.*--overwrite"):
+        write_shards(cfg, progress=False)
+    write_shards(replace(cfg, overwrite=True), progress=False)
+    assert digests(out) == reference
+
+
+def test_a_second_window_from_0s_is_read_from_the_start(tmp_path):
+    path = tmp_path / "v.mp4"
+    write_index_video(path)
+    with VideoReader(path) as reader:
+        reader.frames_at([0.0, 0.5, 1.0])
+        _, frames = reader.frames_at([0.0, 0.5])  # no seek to 0 s used to continue after 1.0 s
+    assert [frame_index(f) for f in frames] == [0, 5]

@@ -1,3 +1,4 @@
+import contextlib
 from dataclasses import replace
 
 import lightning as L
@@ -98,23 +99,30 @@ def test_cached_tokens_batch_gives_the_same_loss_as_frames():
     assert got == pytest.approx(expected.item(), rel=2e-3)
 
 
-class StopAfter(L.Callback):
-    """Simulates a killed run: stops training after `steps` optimiser steps (same schedule as the full run)."""
-
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step >= self.steps:
-            trainer.should_stop = True
+class Killed(Exception):
+    pass
 
 
-def fit(tmp_path, max_steps: int, ckpt_path=None, stop_after: int | None = None) -> GroundingModule:
+class RecordLosses(L.Callback):
+    """Every step's training loss by step; raises `Killed` after step `kill_after` (a killed run)."""
+
+    def __init__(self, kill_after: int | None = None) -> None:
+        self.losses: dict[int, float] = {}
+        self.kill_after = kill_after
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.losses[trainer.global_step] = float(outputs["loss"])
+        if trainer.global_step == self.kill_after:
+            raise Killed
+
+
+def fit(tmp_path, data, max_steps: int, ckpt_path=None, kill_after=None) -> tuple[GroundingModule, dict]:
     L.seed_everything(0, workers=True)
-    module = tiny_module(strategy="random")
-    # One batch per epoch, so every step sees the same clips whatever epoch bookkeeping Lightning restores; what
-    # the test checks is weights, optimiser, schedule, step and the model's RNG (random frame selection).
-    data = MemoryDataModule(num_frames=4, batch_size=4, train_size=4, val_size=4)
+    module = tiny_module(strategy="random")  # random frame selection: the model draws from torch's RNG
+    record = RecordLosses(kill_after)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", filename="{step}", every_n_train_steps=2, save_top_k=-1
+    )
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=max_steps,
@@ -123,22 +131,34 @@ def fit(tmp_path, max_steps: int, ckpt_path=None, stop_after: int | None = None)
         enable_model_summary=False,
         limit_val_batches=0,
         default_root_dir=tmp_path,
-        callbacks=[L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)]
-        + ([StopAfter(stop_after)] if stop_after else []),
+        callbacks=[checkpoint, record],
         deterministic=True,
     )
-    trainer.fit(module, data, ckpt_path=ckpt_path)
-    return module
+    with contextlib.suppress(Killed):
+        trainer.fit(module, data, ckpt_path=ckpt_path)
+    return module, record.losses
+
+
+def memory_data() -> MemoryDataModule:
+    # 6 batches per epoch, 2 worker processes, a new order every epoch.
+    return MemoryDataModule(num_frames=4, batch_size=4, train_size=24, val_size=4, num_workers=2)
 
 
 @pytest.mark.slow
-def test_resume_continues_exactly(tmp_path):
-    """4 steps straight == 2 steps, checkpoint, resume to 4 (weights, optimiser, schedule, RNG of random selection)."""
-    straight = fit(tmp_path / "a", 4)
-    fit(tmp_path / "b", 4, stop_after=2)
-    resumed = fit(tmp_path / "c", 4, ckpt_path=tmp_path / "b" / "ckpt" / "last.ckpt")
+def test_a_run_killed_mid_epoch_resumes_bit_for_bit(tmp_path):
+    """10 steps straight == 5 steps, killed, resumed from the step-4 checkpoint (mid-epoch: 6 batches per
+    epoch) to 10: every later loss equal bit for bit (data order, workers, random selection, optimiser,
+    schedule), and the final weights."""
+    straight, straight_losses = fit(tmp_path / "a", memory_data(), 10)
+    fit(tmp_path / "b", memory_data(), 10, kill_after=5)
+    resumed, resumed_losses = fit(
+        tmp_path / "c", memory_data(), 10, ckpt_path=tmp_path / "b" / "ckpt" / "step=4.ckpt"
+    )
+    assert sorted(resumed_losses) == list(range(5, 11))
+    assert {s: straight_losses[s] for s in resumed_losses} == resumed_losses
+    assert len(set(straight_losses.values())) == 10  # the steps do differ
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        torch.testing.assert_close(a, b, msg=name)
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
 def test_predict_step_reports_the_selected_frames_and_each_clips_own_scores():

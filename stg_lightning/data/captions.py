@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -106,6 +107,20 @@ def load_captions(path: str | Path) -> dict[str, list[Sentence]]:
         f"captions {str(path)!r} not found: give a HowTo100M caption.json file or a folder of per-video CSVs"
         " (set --captions or `captions:` in configs/data/prepare.yaml)"
     )
+
+
+def captions_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a caption file, or of every CSV's name and content in a caption folder; read in chunks
+    (HowTo100M's caption.json is several GB)."""
+    path = Path(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())  # file boundaries count too
+        with open(file, "rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def clip_window(start: float, end: float, min_time: float) -> tuple[float, float]:

@@ -7,6 +7,8 @@ batches, repeating its shards when it runs out, so DDP ranks never wait on each 
 Unreadable samples are skipped in the workers, counted, logged to the trainer's loggers and capped by
 `max_skip_rate`; a worker that fails `max_failed_reads` reads in a row without a batch stops the run (every
 shard unreadable would otherwise loop forever when resampling, or end an epoch with no step).
+Training batches are a pure function of (seed, epoch, rank, worker slot) and the loader's position is in
+every checkpoint, so a resumed run continues with the batch it would have drawn (data/resumable.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import partial
+from itertools import islice
 
 import lightning as L
 import open_clip
@@ -24,11 +27,12 @@ import torch
 import webdataset as wds
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from stg_lightning.backbones.config import InputSpec
 from stg_lightning.data.batch import ClipBatch
-from stg_lightning.data.shards import RankShardList, SkipCounter, check_split, count_samples, expand_shards
+from stg_lightning.data.resumable import ResumableLoader, ResumableStream
+from stg_lightning.data.shards import SkipCounter, check_split, count_samples, expand_shards, shard_urls
 from stg_lightning.data.transforms import ClipAugment, collate_clips, decode_clip
 from stg_lightning.errors import StgUserError
 
@@ -51,28 +55,18 @@ class Tokenizer:
         return self._tokenizer(texts)
 
 
-def decode_stage(
-    samples: Iterator[dict], decode: Callable, counter: SkipCounter, seed: int
-) -> Iterator[dict]:
-    """Decode samples, counting (not raising) failures."""
-    rng = worker_rng(seed)
+def tar_samples(urls: Iterator[str], counter: SkipCounter) -> Iterator[dict]:
+    """The samples of the shards `urls` names; unreadable shards and members are counted, not raised."""
+    return wds.tarfile_to_samples(handler=counter.handler)({"url": url} for url in urls)
+
+
+def decode_stage(samples: Iterator[dict], decode: Callable, counter: SkipCounter) -> Iterator[dict]:
+    """Decode samples, counting (not raising) failures; a sample's augmentation draws from its own seed."""
     for sample in samples:
         try:
-            yield decode(sample, rng=rng)
+            yield decode(sample, rng=random.Random(sample.pop("__seed__", 0)))
         except Exception as exn:
             counter.record(exn)
-
-
-def worker_rng(seed: int) -> random.Random:
-    """A generator for one worker's stream: `random` is seeded per worker by the DataLoader (from the seeded
-    torch generator), so the stream is the same in every run with the same seed; seed + rank keep ranks apart."""
-    worker, _ = wds.utils.pytorch_worker_info()[2:]
-    return random.Random(f"{seed}-{worker}-{random.random()}")
-
-
-def shuffle_stage(samples: Iterator[dict], bufsize: int, seed: int) -> Iterator[dict]:
-    """webdataset's buffer shuffle with a seeded generator (its default seeds from the pid and the clock)."""
-    yield from wds.shuffle(bufsize, initial=bufsize // 2, rng=worker_rng(seed))(samples)
 
 
 def video_group_stage(samples: Iterator[dict], group_size: int) -> Iterator[list[dict]]:
@@ -96,6 +90,14 @@ def flatten_stage(groups: Iterator[list[dict]]) -> Iterator[dict]:
         yield from group
 
 
+def no_batch_error(counter: SkipCounter) -> StgUserError:
+    last = counter.reasons[-1] if counter.reasons else "no samples"
+    return StgUserError(
+        f"data: a pass over the shards gave no batch; {counter.skipped} read(s) failed "
+        f"(last: {last}): check the shards (re-run `stg prepare`)"
+    )
+
+
 def batch_stage(
     clips: Iterator[dict], batch_size: int, collate: Callable, counter: SkipCounter, partial_batches: bool
 ) -> Iterator[ClipBatch]:
@@ -116,11 +118,101 @@ def batch_stage(
     if buffer and partial_batches:
         yield emit(buffer)
         emitted = True
-    if not emitted and counter.skipped:  # a whole pass over this worker's shards, nothing readable
-        raise StgUserError(
-            f"data: a pass over the shards gave no batch; {counter.skipped} read(s) failed "
-            f"(last: {counter.reasons[-1]}): check the shards (re-run `stg prepare`)"
-        )
+    if not emitted and counter.skipped:  # a whole pass over this reader's shards, nothing readable
+        raise no_batch_error(counter)
+
+
+def reader_slot() -> tuple[int, int]:
+    """(this DataLoader worker, workers), (0, 1) in the main process."""
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+class ClipStream(ResumableStream):
+    """One rank's training batches from clip shards: `batches_per_slot` per reader slot and epoch.
+
+    A slot reads its shards pass after pass; shard order, shuffle and each sample's augmentation seed are
+    drawn from generators seeded by (seed, rank, slot, epoch). A resume skips the samples of the batches
+    already delivered before decoding them (exact unless one of them was unreadable).
+    """
+
+    def __init__(
+        self,
+        urls: list[str],
+        rank: int,
+        world_size: int,
+        slots: int,
+        batches_per_slot: int,
+        hparams: dict,
+        decode: Callable,
+        collate: Callable,
+    ) -> None:
+        super().__init__()
+        self.urls, self.rank, self.world_size = urls, rank, world_size
+        self.slots, self.batches_per_slot = slots, batches_per_slot
+        self.hp = dict(hparams)
+        self.decode, self.collate = decode, collate
+
+    def __len__(self) -> int:
+        return self.batches_per_slot * self.slots
+
+    def shuffled(self, samples: Iterator[dict], rng: random.Random) -> Iterator[dict]:
+        """One pass's samples through the shuffle buffer (a video's groups of clips kept whole)."""
+        hp = self.hp
+        group = hp["clips_per_video"]
+        if hp["shuffle_buffer"] <= 1:
+            return samples
+        bufsize = max(2, hp["shuffle_buffer"] // group)
+        if group == 1:
+            return wds.shuffle(bufsize, initial=bufsize // 2, rng=rng)(samples)
+        groups = wds.shuffle(bufsize, initial=bufsize // 2, rng=rng)(video_group_stage(samples, group))
+        return flatten_stage(groups)
+
+    def samples(self, seed: str, slot: int, slots: int, counter: SkipCounter) -> Iterator[dict]:
+        """Raw samples of one slot, pass after pass, each pass shuffled; each sample carries the seed of
+        its augmentation (drawn in read order, so a sample's crop does not depend on the shuffle)."""
+        shard_rng, shuffle_rng, sample_rng = (random.Random(f"{seed}-{part}") for part in ("shards", "shuffle", "augment"))  # fmt: skip
+
+        def one_pass() -> Iterator[dict]:
+            order = shard_urls(self.urls, self.rank, self.world_size, slot, slots, self.hp["resample"], shard_rng)  # fmt: skip
+            for sample in tar_samples(order, counter):
+                sample["__seed__"] = sample_rng.getrandbits(64)
+                yield sample
+
+        while True:
+            read = 0
+            for sample in self.shuffled(one_pass(), shuffle_rng):
+                read += 1
+                yield sample
+            if not read:
+                raise no_batch_error(counter)
+
+    def slot_batches(self, epoch: int, slot: int, slots: int, skip: int) -> Iterator[ClipBatch]:
+        hp = self.hp
+        counter = SkipCounter(max_failed_reads=hp["max_failed_reads"])
+        samples = self.samples(f"{hp['seed']}-{self.rank}-{slot}-{epoch}", slot, slots, counter)
+        clips = decode_stage(islice(samples, skip * hp["batch_size"], None), self.decode, counter)
+        batches = batch_stage(clips, hp["batch_size"], self.collate, counter, partial_batches=False)
+        return islice(batches, max(0, self.batches_per_slot - skip))
+
+
+class HeldOutStream(IterableDataset):
+    """Each held-out sample once over all ranks and workers, in order, in batches (the last may be short)."""
+
+    def __init__(
+        self, urls: list[str], rank: int, world_size: int, batch_size: int, max_failed_reads: int,
+        decode: Callable, collate: Callable,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.urls, self.rank, self.world_size, self.batch_size = urls, rank, world_size, batch_size
+        self.max_failed_reads, self.decode, self.collate = max_failed_reads, decode, collate
+
+    def __iter__(self) -> Iterator[ClipBatch]:
+        slot, slots = reader_slot()
+        counter = SkipCounter(max_failed_reads=self.max_failed_reads)
+        samples = tar_samples(iter(self.urls[self.rank :: self.world_size][slot::slots]), counter)
+        clips = decode_stage(samples, self.decode, counter)
+        yield from batch_stage(clips, self.batch_size, self.collate, counter, partial_batches=True)
 
 
 def distributed_info(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -220,34 +312,16 @@ class ShardDataModule(L.LightningDataModule):
             )
         return train[: -hp.val_holdout_shards], train[-hp.val_holdout_shards :]
 
-    def _dataset(
-        self, urls: list[str], rank: int, world_size: int, train: bool, num_workers: int
-    ) -> wds.DataPipeline:
+    def _codec(self, train: bool) -> tuple[Callable, Callable]:
+        """(decode, collate) of training or held-out samples."""
         hp = self.hparams
-        counter = SkipCounter(max_failed_reads=hp.max_failed_reads)
         augment = ClipAugment(
             self.inputs.image_size, hp.num_frames, hp.random_crop and train, hp.flip_prob * train
         )
         decode = partial(decode_clip, augment=augment, use_cached_tokens=hp.use_cached_tokens)
-        collate = partial(collate_clips, num_frames=hp.num_frames, tokenizer=self.tokenizer)
-        stages = [
-            RankShardList(urls, rank, world_size, hp.resample and train, hp.seed),
-            wds.tarfile_to_samples(handler=counter.handler),
-        ]
-        grouped = train and hp.clips_per_video > 1
-        if grouped:
-            stages.append(partial(video_group_stage, group_size=hp.clips_per_video))
-        if train and hp.shuffle_buffer > 1:
-            bufsize = max(2, hp.shuffle_buffer // hp.clips_per_video) if grouped else hp.shuffle_buffer
-            stages.append(partial(shuffle_stage, bufsize=bufsize, seed=hp.seed + rank))
-        if grouped:
-            stages.append(flatten_stage)
-        stages.append(partial(decode_stage, decode=decode, counter=counter, seed=hp.seed + rank))
-        stages.append(partial(batch_stage, batch_size=hp.batch_size, collate=collate, counter=counter,
-                              partial_batches=not train))  # fmt: skip
-        return wds.DataPipeline(*stages)
+        return decode, partial(collate_clips, num_frames=hp.num_frames, tokenizer=self.tokenizer)
 
-    def train_dataset(self, rank: int, world_size: int) -> wds.DataPipeline:
+    def train_dataset(self, rank: int, world_size: int) -> ClipStream:
         """The training stream of one rank, a fixed number of batches per epoch (testable without DDP)."""
         hp = self.hparams
         train, _ = self.shard_lists()
@@ -259,29 +333,31 @@ class ShardDataModule(L.LightningDataModule):
                 "data.epoch_length is not set and the shards have no summary.json with sample counts"
                 " (remote or hand-made shards): set data.epoch_length to the samples per epoch"
             )
-        workers = max(1, hp.num_workers)
-        per_worker = math.ceil(epoch_length / (world_size * hp.batch_size * workers))
-        dataset = self._dataset(train, rank, world_size, train=True, num_workers=hp.num_workers)
-        return dataset.with_epoch(per_worker).with_length(per_worker * workers, silent=True)
+        slots = max(1, hp.num_workers)
+        per_slot = math.ceil(epoch_length / (world_size * hp.batch_size * slots))
+        return ClipStream(train, rank, world_size, slots, per_slot, dict(hp), *self._codec(train=True))
 
-    def val_dataset(self, rank: int, world_size: int, num_workers: int) -> wds.DataPipeline:
+    def val_dataset(self, rank: int, world_size: int, num_workers: int) -> HeldOutStream:
         """Each held-out sample once over all ranks (ranks may get different batch counts)."""
+        hp = self.hparams
         _, val = self.shard_lists()
         check_split(len(val), world_size, num_workers, "data.val_shards")
-        return self._dataset(val, rank, world_size, train=False, num_workers=num_workers)
-
-    def _loader(self, dataset: wds.DataPipeline, num_workers: int) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=None,
-            num_workers=num_workers,
-            persistent_workers=num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+        return HeldOutStream(
+            val, rank, world_size, hp.batch_size, hp.max_failed_reads, *self._codec(train=False)
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def _loader_options(self, num_workers: int) -> dict:
+        return {
+            "batch_size": None,
+            "num_workers": num_workers,
+            "persistent_workers": num_workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+        }
+
+    def train_dataloader(self) -> ResumableLoader:
         rank, world_size = distributed_info(self.trainer)
-        return self._loader(self.train_dataset(rank, world_size), self.hparams.num_workers)
+        dataset = self.train_dataset(rank, world_size)
+        return ResumableLoader(dataset, **self._loader_options(self.hparams.num_workers))
 
     def val_dataloader(self) -> DataLoader | list:
         _, val = self.shard_lists()
@@ -289,7 +365,7 @@ class ShardDataModule(L.LightningDataModule):
             return []
         rank, world_size = distributed_info(self.trainer)
         workers = min(self.hparams.num_workers, len(val) // world_size)
-        return self._loader(self.val_dataset(rank, world_size, workers), workers)
+        return DataLoader(self.val_dataset(rank, world_size, workers), **self._loader_options(workers))
 
     def test_dataloader(self) -> DataLoader | list:
         """`stg test` / `stg predict` read the held-out (validation) clips."""

@@ -5,6 +5,7 @@ It exists so the whole training loop (`make train EXP=smoke`) runs end to end on
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
 import lightning as L
@@ -15,6 +16,8 @@ from torch.utils.data import DataLoader, Dataset
 from stg_lightning import backbones  # noqa: F401  (registers the tiny open_clip configs the tokenizer needs)
 from stg_lightning.backbones.config import InputSpec
 from stg_lightning.data.batch import ClipBatch
+from stg_lightning.data.datamodule import distributed_info
+from stg_lightning.data.resumable import ResumableLoader, ResumableStream
 
 DEFAULT_WORDS = ("crack", "egg", "pour", "milk", "stir", "batter", "flip", "pancake", "cut", "banana")
 
@@ -42,6 +45,28 @@ class RandomClipDataset(Dataset):
             "text": " ".join(self.words[i] for i in picks.tolist()),
             "video_id": f"random_{index:06d}",
         }
+
+
+class RandomClipStream(ResumableStream):
+    """An epoch's training batches of a `RandomClipDataset`: its indices in an order drawn from (seed, epoch),
+    this rank's share (equal on every rank), in full batches; slot s of n makes batches s, s + n, ..."""
+
+    def __init__(
+        self, dataset: RandomClipDataset, batch_size: int, rank: int, world_size: int, collate: Callable
+    ) -> None:
+        super().__init__()
+        self.dataset, self.batch_size, self.collate = dataset, batch_size, collate
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.world_size // self.batch_size
+
+    def slot_batches(self, epoch: int, slot: int, slots: int, skip: int) -> Iterator[ClipBatch]:
+        g = torch.Generator().manual_seed(self.dataset.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.dataset), generator=g)[self.rank :: self.world_size]
+        b = self.batch_size
+        for start in range(slot * b, len(self) * b, slots * b)[skip:]:
+            yield self.collate([self.dataset[int(i)] for i in order[start : start + b]])
 
 
 class MemoryDataModule(L.LightningDataModule):
@@ -80,23 +105,27 @@ class MemoryDataModule(L.LightningDataModule):
             video_id=[s["video_id"] for s in samples],
         )
 
-    def _loader(self, size: int, seed: int, shuffle: bool) -> DataLoader:
+    def _dataset(self, size: int, seed: int) -> RandomClipDataset:
         hp = self.hparams
-        dataset = RandomClipDataset(size, hp.num_frames, self.inputs.image_size, tuple(hp.words), seed)
+        return RandomClipDataset(size, hp.num_frames, self.inputs.image_size, tuple(hp.words), seed)
+
+    def train_dataloader(self) -> ResumableLoader:
+        hp = self.hparams
+        rank, world_size = distributed_info(self.trainer)
+        stream = RandomClipStream(
+            self._dataset(hp.train_size, hp.seed), hp.batch_size, rank, world_size, self._collate
+        )
+        return ResumableLoader(stream, batch_size=None, num_workers=hp.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        hp = self.hparams
         return DataLoader(
-            dataset,
+            self._dataset(hp.val_size, hp.seed + 1),
             batch_size=hp.batch_size,
-            shuffle=shuffle,
             num_workers=hp.num_workers,
             collate_fn=self._collate,
             drop_last=True,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.hparams.train_size, self.hparams.seed, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.hparams.val_size, self.hparams.seed + 1, shuffle=False)
 
     def test_dataloader(self) -> DataLoader | list:
         """`stg test` / `stg predict` read the held-out (validation) clips."""

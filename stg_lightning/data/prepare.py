@@ -1,14 +1,20 @@
 """`stg prepare`: narrated videos + HowTo100M-style captions → WebDataset shards of clips (JPEG frames, JSON).
 
 One sample per usable ASR sentence: U frames at `fps` on the k/fps grid inside the sentence window (widened to
-`min_time` as in the paper's loader), short side resized, JPEG-encoded. Videos are decoded by a process pool;
-the main process writes shards in video order, so output does not depend on the number of workers. After
+`min_time` as in the paper's loader), short side resized, JPEG-encoded; a window running past a video's real
+end keeps the frames before it, one that a cut-short file cannot fill is skipped. Videos are decoded by a
+process pool; the main process writes shards in video order, so output does not depend on the number of
+workers. After
 every finished shard the run state is saved: a killed run resumes where it stopped and produces the same
-shards as an uninterrupted one. `summary.json` lists shard sizes, counts and every skipped item and reason.
+shards as an uninterrupted one. The state also records the settings and a fingerprint of the inputs
+(caption content, video sizes and mtimes): a rerun into the same folder after they changed, or with a shard
+there cut short, stops with an error unless `--overwrite` redoes the folder. `summary.json` lists shard
+sizes, counts and every skipped item and reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import multiprocessing
@@ -23,9 +29,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from stg_lightning.config import parse
-from stg_lightning.data.captions import Sentence, clip_window, load_captions, valid_times
+from stg_lightning.data.captions import Sentence, captions_digest, clip_window, load_captions, valid_times
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
-from stg_lightning.data.video import VideoReader, sample_times
+from stg_lightning.data.video import NotAVideoError, TruncatedVideoError, VideoReader, sample_times
 from stg_lightning.errors import StgUserError
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv")
@@ -35,6 +41,9 @@ OUTPUT_FIELDS = (
     "videos", "captions", "fps", "num_frames", "min_time", "short_side", "shard_size", "jpeg_quality",
     "shard_prefix",
 )  # fmt: skip
+# A window's frames may stop this close to a video's stated duration and still count as the real end:
+# audio or an edit list can make the container outlast the last frame.
+END_SLACK = 1.0
 
 
 @dataclass
@@ -56,6 +65,7 @@ class PrepareConfig:
     model_name: str = "ViT-B-32"  # open_clip architecture for --cache-tokens
     pretrained: str | None = None  # open_clip pretrained tag or local checkpoint path for --cache-tokens
     device: str = "cpu"  # device for --cache-tokens
+    overwrite: bool = False  # redo `out` if its shards came from other inputs or settings, or are damaged
 
     def __post_init__(self) -> None:
         checks = [
@@ -116,14 +126,27 @@ def encode_jpeg(image, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def ended_early(reader: VideoReader, wanted: list[float], got: list[float]) -> bool:
+    """True when frames stopped before the video's stated duration (the file is cut short): only a window
+    running past the real end may yield fewer frames than asked (`frames_at` drops a tail of `wanted`)."""
+    duration = reader.info.duration  # 0 when the container does not say
+    return len(got) < len(wanted) and duration > 0 and wanted[len(got)] < duration - END_SLACK
+
+
 def clips_for_video(job: VideoJob, cfg: PrepareConfig) -> VideoResult:
     """All samples of one video, in sentence order, with counts and skip reasons."""
     result = VideoResult()
     if not job.sentences:
         result.skip("no_captions", job.video_id)
         return result
+    if not os.path.isfile(job.path):  # e.g. a list-file line or a symlink pointing at nothing
+        result.skip("missing_video", job.video_id)
+        return result
     try:
         reader = VideoReader(job.path, cfg.short_side)
+    except NotAVideoError:  # an image or audio file with a video's name
+        result.skip("not_a_video", job.video_id)
+        return result
     except Exception:  # PyAV raises many error types for unreadable files; all mean "corrupt"
         result.skip("corrupt_video", job.video_id)
         return result
@@ -137,10 +160,17 @@ def clips_for_video(job: VideoJob, cfg: PrepareConfig) -> VideoResult:
                 result.skip("bad_times", job.video_id, sentence.index)
                 continue
             start, end = clip_window(sentence.start, sentence.end, cfg.min_time)
+            wanted = sample_times(start, end, cfg.fps, cfg.num_frames)
             try:
-                times, frames = reader.frames_at(sample_times(start, end, cfg.fps, cfg.num_frames))
+                times, frames = reader.frames_at(wanted)
+            except TruncatedVideoError:
+                result.skip("truncated_video", job.video_id, sentence.index)
+                continue
             except Exception:
                 result.skip("decode_error", job.video_id, sentence.index)
+                continue
+            if ended_early(reader, wanted, times):
+                result.skip("truncated_video", job.video_id, sentence.index)
                 continue
             if not frames:
                 result.skip("window_past_end", job.video_id, sentence.index)
@@ -178,13 +208,19 @@ class PrepareState:
     `video_index`; `counts`/`skipped` cover the videos before it."""
 
     config: dict
+    inputs: dict = field(default_factory=dict)  # input_fingerprint() of the run that wrote the shards
     next_shard: int = 0
     video_index: int = 0
     skip_samples: int = 0
     counts: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     shards: dict = field(default_factory=dict)
+    shard_bytes: dict = field(default_factory=dict)  # file sizes: a shard cut short later is found by a stat
     done: bool = False
+
+    def add_shard(self, writer: ShardWriter) -> None:
+        self.shards[writer.path.name] = writer.count
+        self.shard_bytes[writer.path.name] = writer.path.stat().st_size
 
     def checkpoint(
         self, out: Path, video_index: int, skip_samples: int, counts: Counter, skipped: list
@@ -197,19 +233,75 @@ class PrepareState:
         os.replace(tmp, out / STATE_NAME)
 
 
-def load_state(out: Path, cfg: PrepareConfig) -> PrepareState:
+def input_fingerprint(cfg: PrepareConfig, jobs: list[VideoJob]) -> dict[str, str]:
+    """Digests of what the shards are made from: the captions' content, and each video's path, size and
+    mtime (file stats, not content: hashing terabytes of video on every rerun would cost too much)."""
+    lines = []
+    for job in jobs:
+        try:
+            stat = os.stat(job.path)
+            lines.append(f"{job.path}\t{stat.st_size}\t{stat.st_mtime_ns}")
+        except OSError:  # a missing file (skipped as missing_video): its appearing later is a change too
+            lines.append(f"{job.path}\tmissing")
+    videos = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return {"captions": captions_digest(cfg.captions), "videos": videos}
+
+
+def stale_reason(state: PrepareState, config: dict, inputs: dict, cfg: PrepareConfig) -> str | None:
+    """Why the shards of `state` are not those `cfg` would write now, or None if they are."""
+    if state.config != config:
+        changed = sorted(k for k in config if state.config.get(k) != config[k])
+        return f"holds shards prepared with other settings ({', '.join(changed)} differ)"
+    what = {"captions": f"the content of {cfg.captions}", "videos": f"the video files in {cfg.videos}"}
+    changed = [what[k] for k in inputs if state.inputs.get(k) != inputs[k]]
+    if changed:
+        return f"the inputs changed since the shards in it were written ({' and '.join(changed)})"
+    return None
+
+
+def damaged_shard(out: Path, state: PrepareState) -> str | None:
+    """The first shard of `state` that is gone or not the size it was written with (a cut copy, a full disk).
+
+    A stat per shard, not a read: reading every member header of thousands of shards on each rerun is slow,
+    and a tar that lost its tail is always shorter than it was."""
+    for name, samples in sorted(state.shards.items()):
+        path = out / name
+        if not path.is_file():
+            return f"shard {name} is missing"
+        size, written = path.stat().st_size, state.shard_bytes.get(name)
+        if written is not None and size < written:
+            return f"shard {name} is truncated ({size} of {written} bytes; it held {samples} samples)"
+        if size != written:
+            return f"shard {name} is not the file that was written ({size} bytes, expected {written})"
+    return None
+
+
+def remove_outputs(out: Path, state: PrepareState) -> None:
+    """Delete what an earlier run wrote to `out`: its shards, their cached tokens, summaries and state."""
+    prefix = state.config.get("shard_prefix", "clips")
+    names = set(state.shards) | {p.name for p in out.glob(f"{prefix}-[0-9]*.tar")}
+    for folder in (out, out / "tokens"):  # cached tokens of a replaced shard would be reused as finished
+        for name in names:
+            (folder / name).unlink(missing_ok=True)
+        (folder / SUMMARY_NAME).unlink(missing_ok=True)
+    (out / STATE_NAME).unlink(missing_ok=True)
+
+
+def load_state(out: Path, cfg: PrepareConfig, inputs: dict[str, str]) -> PrepareState:
+    """The saved progress in `out` if it matches `cfg` and `inputs` and its shards are intact; otherwise a
+    fresh state after clearing `out` (with `cfg.overwrite`) or a StgUserError saying what differs."""
     config = {k: getattr(cfg, k) for k in OUTPUT_FIELDS}
     path = out / STATE_NAME
     if not path.is_file():
-        return PrepareState(config)
+        return PrepareState(config, inputs)
     state = PrepareState(**json.loads(path.read_text()))
-    if state.config != config:
-        changed = sorted(k for k in config if state.config.get(k) != config[k])
-        raise StgUserError(
-            f"{out} holds shards prepared with other settings ({', '.join(changed)} differ); "
-            "use a new --out folder or delete the old one"
-        )
-    return state
+    problem = stale_reason(state, config, inputs, cfg) or damaged_shard(out, state)
+    if problem is None:
+        return state
+    if not cfg.overwrite:
+        raise StgUserError(f"{out}: {problem}; pass --overwrite to redo it, or choose another --out folder")
+    remove_outputs(out, state)
+    return PrepareState(config, inputs)
 
 
 def _results(jobs: list[VideoJob], cfg: PrepareConfig) -> Iterator[VideoResult]:
@@ -227,7 +319,7 @@ def write_shards(cfg: PrepareConfig, progress: bool = True) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs, orphan_captions = build_jobs(cfg)
-    state = load_state(out, cfg)
+    state = load_state(out, cfg, input_fingerprint(cfg, jobs))
     for stale in out.glob("*.tar.tmp"):  # a shard a killed run was writing
         stale.unlink()
     if not state.done:
@@ -243,7 +335,7 @@ def write_shards(cfg: PrepareConfig, progress: bool = True) -> dict:
                 writer.add(*result.samples[j])
                 if writer.count == cfg.shard_size:
                     writer.close()
-                    state.shards[writer.path.name] = writer.count
+                    state.add_shard(writer)
                     state.next_shard += 1
                     writer = None
                     if j + 1 < len(result.samples):
@@ -256,7 +348,7 @@ def write_shards(cfg: PrepareConfig, progress: bool = True) -> dict:
         bar.close()
         if writer is not None:
             writer.close()
-            state.shards[writer.path.name] = writer.count
+            state.add_shard(writer)
         state.done = True
         state.checkpoint(out, len(jobs), 0, counts, skipped)
     summary = {

@@ -48,27 +48,64 @@ class ShardWriter:
         os.replace(self.tmp_path, self.path)
 
 
+class TruncatedShardError(tarfile.ReadError):
+    """A shard that ends inside a member or before the end-of-archive blocks: samples were lost."""
+
+    def __init__(self, path: str | Path, why: str) -> None:
+        super().__init__(
+            f"{path}: truncated shard ({why}), samples are missing; rewrite it (stg prepare --overwrite)"
+        )
+
+
+def _check_complete(tar: tarfile.TarFile, path: str | Path) -> None:
+    """TruncatedShardError unless the last member's data and the two zero blocks closing a tar follow.
+
+    tarfile stops without a word at a header cut short, so a shard cut between members reads as a
+    smaller, valid one; every finished tar (ShardWriter's included) ends in 2 x 512 zero bytes.
+    """
+    members = tar.getmembers()
+    end = 0
+    if members:
+        last = members[-1]
+        end = last.offset_data + -(-last.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    tar.fileobj.seek(end)
+    if tar.fileobj.read(2 * tarfile.BLOCKSIZE) != bytes(2 * tarfile.BLOCKSIZE):
+        raise TruncatedShardError(path, f"no end-of-archive blocks after member {len(members)}")
+
+
 def iter_shard(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {extension: bytes}) for each sample of a local shard, in file order."""
+    """(key, {extension: bytes}) for each sample of a local shard, in file order.
+
+    A truncated shard raises TruncatedShardError (after the samples before the cut)."""
     key, files = None, {}
     with tarfile.open(path, "r") as tar:
-        for member in tar:
-            if not member.isreg():
-                continue
-            name_key, _, ext = member.name.partition(".")
-            if name_key != key and files:
-                yield key, files
-                files = {}
-            key = name_key
-            files[ext] = tar.extractfile(member).read()
+        try:
+            for member in tar:
+                if not member.isreg():
+                    continue
+                name_key, _, ext = member.name.partition(".")
+                if name_key != key and files:
+                    yield key, files
+                    files = {}
+                key = name_key
+                files[ext] = tar.extractfile(member).read()
+        except tarfile.ReadError as err:  # "unexpected end of data": cut inside a member
+            raise TruncatedShardError(path, str(err)) from err
+        _check_complete(tar, path)  # before the last sample: a cut right after it may have lost members
     if files:
         yield key, files
 
 
 def count_shard_samples(path: str | Path) -> int:
-    """Samples in a local shard, from its member headers (one `.json` per sample)."""
+    """Samples in a local shard, from its member headers (one `.json` per sample); TruncatedShardError if
+    the file is cut short (its count would be too small)."""
     with tarfile.open(path, "r") as tar:
-        return sum(name.endswith(".json") for name in tar.getnames())
+        try:
+            names = tar.getnames()
+        except tarfile.ReadError as err:  # "unexpected end of data": cut inside a member
+            raise TruncatedShardError(path, str(err)) from err
+        _check_complete(tar, path)
+        return sum(name.endswith(".json") for name in names)
 
 
 def sample_key(video_id: str, sentence_index: int) -> str:
@@ -155,35 +192,20 @@ class SkipCounter:
         return out
 
 
-def _worker_info() -> tuple[int, int]:
-    info = wds.utils.pytorch_worker_info()
-    return info[2], info[3]
+def shard_urls(
+    urls: list[str], rank: int, world_size: int, slot: int, slots: int, resample: bool, rng: random.Random
+) -> Iterator[str]:
+    """One pass over the shards of a rank's reader `slot` (of `slots`), in an order drawn from `rng`.
 
-
-class RankShardList(wds.shardlists.IterableDataset):
-    """Shards for one rank and DataLoader worker, as dicts(url=...), reshuffled every pass.
-
-    With `resample`, an endless stream of shards drawn with replacement, seeded by (seed, rank, worker,
-    pass); otherwise the shards `rank + k * world_size` split again over workers, each listed once per pass.
+    With `resample`, an endless stream of shards drawn with replacement; otherwise the shards
+    `rank + k * world_size`, split again over the slots, each listed once.
     """
-
-    def __init__(self, urls: list[str], rank: int, world_size: int, resample: bool, seed: int) -> None:
-        super().__init__()
-        self.urls, self.rank, self.world_size = urls, rank, world_size
-        self.resample, self.seed = resample, seed
-        self.epoch = -1
-
-    def __iter__(self) -> Iterator[dict[str, str]]:
-        self.epoch += 1
-        worker, num_workers = _worker_info()
-        rng = random.Random(f"{self.seed}-{self.rank}-{worker}-{self.epoch}")
-        if self.resample:
-            while True:
-                yield {"url": rng.choice(self.urls)}
-        mine = self.urls[self.rank :: self.world_size][worker::num_workers]
-        rng.shuffle(mine)
-        for url in mine:
-            yield {"url": url}
+    if resample:
+        while True:
+            yield rng.choice(urls)
+    mine = urls[rank::world_size][slot::slots]
+    rng.shuffle(mine)
+    yield from mine
 
 
 def check_split(num_shards: int, world_size: int, num_workers: int, config_key: str) -> None:

@@ -48,9 +48,16 @@ def sample_times(start: float, end: float, fps: float, max_frames: int | None = 
     return [k / fps for k in range(first, last)]
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec: str = "libx264") -> None:
-    """Encode HxWx3 uint8 frames (even H and W) to a video file at a constant frame rate."""
-    with av.open(str(path), mode="w") as container:
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: int,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+) -> None:
+    """Encode HxWx3 uint8 frames (even H and W) to a video file at a constant frame rate; `options` go to the
+    muxer (e.g. {"movflags": "faststart"}: the mp4 index before the frames, as web videos have it)."""
+    with av.open(str(path), mode="w", options=options or {}) as container:
         stream = None
         for image in frames:
             if stream is None:
@@ -67,6 +74,19 @@ class VideoDecodeError(ValueError):
     """A file PyAV opens but that holds no decodable video."""
 
 
+class NotAVideoError(VideoDecodeError):
+    """A file with no video stream, or an image (e.g. a PNG renamed .mp4, which FFmpeg reads as 1 frame)."""
+
+
+class TruncatedVideoError(VideoDecodeError):
+    """The file ends inside the video stream (cut short, e.g. a partial download)."""
+
+
+# FFmpeg demuxers of still images: image2, image2pipe and the per-codec png_pipe, jpeg_pipe, webp_pipe, ...
+def _is_image_format(name: str) -> bool:
+    return name in ("image2", "image2pipe") or name.endswith("_pipe")
+
+
 # What reading an unreadable, truncated or non-video file raises (PyAV's errors, the OS's, ours).
 DECODE_ERRORS = (av.FFmpegError, OSError, VideoDecodeError)
 
@@ -79,7 +99,7 @@ class VideoReader:
         self.container = av.open(self.path)
         if not self.container.streams.video:
             self.container.close()
-            raise VideoDecodeError(f"{self.path}: no video stream")
+            raise NotAVideoError(f"{self.path}: no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         self._offset = self.stream.start_time or 0
@@ -90,8 +110,14 @@ class VideoReader:
             duration = float(self.stream.duration * self._tb)
         else:
             duration = (self.container.duration or 0) / av.time_base
+        # frames == 1 with no duration: a single still (e.g. a GIF); frames == 0 only means "not in the header"
+        fmt = self.container.format.name
+        if _is_image_format(fmt) or (self.stream.frames == 1 and duration <= 0):
+            self.container.close()
+            raise NotAVideoError(f"{self.path}: an image ({fmt}), not a video")
         self.info = VideoInfo(self.stream.width, self.stream.height, duration, float(rate))
         self.size = output_size(self.stream.width, self.stream.height, short_side)
+        self._decoding_started = False
 
     def close(self) -> None:
         self.container.close()
@@ -103,12 +129,21 @@ class VideoReader:
         self.close()
 
     def _decoded(self, start: float) -> Iterator[tuple[float, av.VideoFrame]]:
-        """(time, frame) from the keyframe before `start` onwards."""
-        if start > 0:
+        """(time, frame) from the keyframe before `start` onwards; TruncatedVideoError where the file is cut."""
+        if start > 0 or self._decoding_started:  # once decoding ran, the demuxer is not at the start any more
             self.container.seek(self._offset + int(start / self._tb), stream=self.stream, backward=True)
-        for frame in self.container.decode(self.stream):
-            if frame.pts is not None:
-                yield float((frame.pts - self._offset) * self._tb), frame
+        self._decoding_started = True
+        for packet in self.container.demux(self.stream):
+            # A short read (the file ends inside this packet): hand out the frames the decoder still holds,
+            # then say so, rather than ending as if the video were over.
+            frames = self.stream.decode(None) if packet.is_corrupt else packet.decode()
+            for frame in frames:
+                if frame.pts is not None:
+                    yield float((frame.pts - self._offset) * self._tb), frame
+            if packet.is_corrupt:
+                raise TruncatedVideoError(
+                    f"{self.path}: the file ends inside the video stream (it states {self.info.duration:.2f} s)"
+                )
 
     def _pick(self, times: Iterable[float]) -> Iterator[tuple[float, np.ndarray]]:
         """RGB arrays of the frames on screen at ascending `times`; stops at the end of the video."""

@@ -1,6 +1,6 @@
 """`stg eval`: score a predictions file, or run a checkpoint (or zero-shot CLIP) on a dataset and score it.
 
-    stg eval --config configs/eval/gyt.yaml --ckpt runs/x/checkpoints/last.ckpt --videos data/gyt/videos
+    stg eval --config configs/eval/gyt.yaml --ckpt runs/x/latest/checkpoints/last.ckpt --videos data/gyt/videos
     stg eval --dataset gyt --predictions glip.json --out reports/glip_gyt.json
     stg eval --dataset myt --annotations runs/synth/eval/myt/annotations --ckpt last.ckpt --inference.theta=0.3
 
