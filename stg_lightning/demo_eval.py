@@ -7,6 +7,10 @@ head for *when*, local-head attention rollout for *where*); `zero_shot`, the fro
 (frame / patch cosines with the query's sentence token: the paper's CLIP row); `untrained`, the full model's
 configuration with plain random heads; extra, labelled rows with other readouts (`eval.extra_rows`); the
 text-blind rows (`chance_area`, `random_object`, `motion_energy`, `uniform_split`) and the `oracle`.
+
+Where the settings go (`stg_lightning.eval.settings`): every trained checkpoint gets the paper readout and the
+scoring of the headline rows (so `stg eval --ckpt` reads it the same way by default), the full model's saved
+predictions carry theirs, and each `<out>/eval/<split>.json` holds every row's readout under `settings`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, TypeVar
 import torch
 import yaml
 
-from stg_lightning.config import from_dict
+from stg_lightning.config import from_dict, to_dict
 from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
 from stg_lightning.eval.datasets import load_dataset
@@ -31,6 +35,7 @@ from stg_lightning.eval.predictions import Predictions, write_predictions
 from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, score_predictions
+from stg_lightning.eval.settings import eval_settings, store_in_checkpoint
 from stg_lightning.model import GroundingModel
 from stg_lightning.report.claims import claims_table, evaluate_claims
 from stg_lightning.report.figures import (
@@ -118,6 +123,37 @@ def eval_section(cls: type[T], section: dict[str, Any], name: str) -> T:
     return from_dict(cls, section, f"demo config eval.{name}")
 
 
+def split_readouts(ev: dict[str, Any], split: str) -> tuple[InferenceConfig, dict[str, InferenceConfig]]:
+    """The paper readout of the model rows on `split`, and each other row's (`zero_shot`, the extra rows)."""
+
+    def readout(section: dict[str, Any], name: str) -> InferenceConfig:
+        cfg = eval_section(InferenceConfig, section, name)
+        return replace(cfg, heatmaps=False) if split == "myt" else cfg  # MYT is temporal only
+
+    others = {"zero_shot": readout(ev["zero_shot_inference"], "zero_shot_inference")}
+    for key, row in ev.get("extra_rows", {}).items():
+        others[key] = readout(row["inference"], f"extra_rows.{key}.inference")
+    return readout(ev["inference"], "inference"), others
+
+
+def scoring_config(ev: dict[str, Any]) -> ScoringConfig:
+    """The scoring of every row (`eval.scoring`)."""
+    return eval_section(ScoringConfig, ev.get("scoring", {}), "scoring")
+
+
+def checkpoint_readout(ev: dict[str, Any], run: str) -> dict[str, Any]:
+    """What a trained run's checkpoint stores: the paper readout (`eval.inference`, split-independent) and
+    the scoring of the headline rows, so `stg eval --ckpt` with no flags reads it as the report does."""
+    paper = eval_section(InferenceConfig, ev["inference"], "inference")
+    return eval_settings(paper, scoring_config(ev), written_by="stg demo", run=run)
+
+
+def store_readouts(inputs: ReportInputs) -> None:
+    """Every trained checkpoint gets its `checkpoint_readout` (eval/settings.py, rewritten atomically)."""
+    for run, path in inputs.checkpoints.items():
+        store_in_checkpoint(path, checkpoint_readout(inputs.eval, run))
+
+
 def readout_summary(ev: dict[str, Any]) -> dict[str, str]:
     """The readouts and the scoring settings, as the report prints them."""
     short = ("temporal", "spatial", "normalise", "theta", "median_window", "raw_features")
@@ -147,18 +183,11 @@ def model_rows(
 ) -> dict[str, Predictions]:
     """Every model row's predictions (see the module docstring), keyed by row."""
     ev = inputs.eval
-
-    def readout(section: dict[str, Any], name: str) -> InferenceConfig:
-        cfg = eval_section(InferenceConfig, section, name)
-        return replace(cfg, heatmaps=False) if split == "myt" else cfg  # MYT is temporal only
-
-    paper = readout(ev["inference"], "inference")
+    paper, others = split_readouts(ev, split)
     rows = {name: predict_dataset(model, dataset, videos, paper) for name, model in models.items()}
-    zero_shot = readout(ev["zero_shot_inference"], "zero_shot_inference")
-    rows["zero_shot"] = predict_dataset(models[FULL], dataset, videos, zero_shot)
+    rows["zero_shot"] = predict_dataset(models[FULL], dataset, videos, others["zero_shot"])
     for key, row in ev.get("extra_rows", {}).items():
-        cfg = readout(row["inference"], f"extra_rows.{key}.inference")
-        rows[key] = predict_dataset(models[row.get("run", FULL)], dataset, videos, cfg)
+        rows[key] = predict_dataset(models[row.get("run", FULL)], dataset, videos, others[key])
     rows["oracle"] = oracle_predictions(dataset)
     return rows
 
@@ -170,7 +199,7 @@ def evaluate_split(
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
     predictions = model_rows(inputs, models, split, dataset, videos)
-    scoring = eval_section(ScoringConfig, inputs.eval.get("scoring", {}), "scoring")
+    scoring = scoring_config(inputs.eval)
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     if any(run in rows for run in SELECTION_RUNS):
         rows["sel_sinkhorn"] = dict(rows[FULL])
@@ -178,8 +207,23 @@ def evaluate_split(
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
     out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    write_predictions(predictions[FULL], out / f"{split}_full_predictions.json")
-    (out / f"{split}.json").write_text(json.dumps({"dataset": split, "rows": rows}, indent=1))
+    paper, others = split_readouts(inputs.eval, split)
+    checkpoints = {run: str(path) for run, path in inputs.checkpoints.items()}
+    full = {"dataset": split, "checkpoint": checkpoints.get(FULL), "written_by": "stg demo", "run": FULL}
+    write_predictions(
+        predictions[FULL], out / f"{split}_full_predictions.json", eval_settings(paper, scoring, **full)
+    )
+    settings = eval_settings(
+        paper,  # the model rows' (the training runs and `untrained`)
+        scoring,  # every row's
+        dataset=split,
+        checkpoints=checkpoints,
+        written_by="stg demo",
+        row_inference={key: to_dict(cfg) for key, cfg in others.items()},  # rows with their own readout
+    )
+    (out / f"{split}.json").write_text(
+        json.dumps({"dataset": split, "rows": rows, "settings": settings}, indent=1)
+    )
     return rows, dataset, predictions
 
 
@@ -238,6 +282,7 @@ def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict
 def evaluate_and_report(inputs: ReportInputs) -> Path:
     results, datasets, predictions = {}, {}, {}
     models = load_models(inputs)
+    store_readouts(inputs)
     for split in inputs.eval["splits"]:
         print(f"[demo] evaluate {split} ...", flush=True)
         results[split], datasets[split], predictions[split] = evaluate_split(inputs, models, split)

@@ -1,15 +1,35 @@
-"""torch.distributed helpers: rank/world that work without a process group, and gathers across ranks."""
+"""torch.distributed helpers: rank/world that work without a process group, and gathers across ranks.
+
+`within_rank()` turns the gathers off: scores are then computed within each rank's batch, with no
+collective, so ranks may hold different numbers or sizes of batches (held-out clips split by shard).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from torch import Tensor
 
+_within_rank = False
+
+
+@contextmanager
+def within_rank() -> Iterator[None]:
+    """Inside: `world_size()` is 1 and `rank()` 0, so the model's gathers are identities."""
+    global _within_rank
+    previous, _within_rank = _within_rank, True
+    try:
+        yield
+    finally:
+        _within_rank = previous
+
 
 def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
+    return dist.is_available() and dist.is_initialized() and not _within_rank
 
 
 def world_size() -> int:

@@ -12,6 +12,7 @@ from torch import Tensor
 from stg_lightning.backbones import BackboneConfig, backbone_config, config_to_dict
 from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
+from stg_lightning.distributed import within_rank
 from stg_lightning.losses import LossConfig, grounding_loss, retrieval_top1
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.model.grounding_model import HEADS
@@ -113,7 +114,10 @@ class GroundingModule(L.LightningModule):
         return out["loss"]
 
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
-        out = self(batch)
+        # Held-out clips are split over ranks by shard, so ranks hold different numbers and sizes of batches:
+        # scored within each rank (no gather), the only collective is the epoch-end mean.
+        with within_rank():
+            out = self(batch)
         losses = self._loss_terms(out)
         # Held-out clip↔sentence retrieval per head; chance is 1 / batch size.
         for head, scores in out.scores.items():
@@ -122,12 +126,14 @@ class GroundingModule(L.LightningModule):
         self._log_losses(losses, "val", batch.size)
 
     def test_step(self, batch: ClipBatch, batch_idx: int) -> None:
-        self._log_losses(self.compute_losses(batch), "test", batch.size)
+        with within_rank():
+            self._log_losses(self.compute_losses(batch), "test", batch.size)
 
     def predict_step(self, batch: ClipBatch, batch_idx: int) -> dict[str, Any]:
         """Per clip: the selected frames (indices into the clip, their timestamps) and the clip's own
-        (diagonal) score under each head."""
-        out = self(batch)
+        (diagonal) score under each head (scored within the rank, as validation)."""
+        with within_rank():
+            out = self(batch)
         rows = torch.arange(batch.size, device=out.selection.indices.device)
         selected = out.selection.indices.masked_fill(~out.selection.mask, -1)
         # Token time step t starts at frame t·stride (cached tokens: one per frame).

@@ -16,6 +16,7 @@ from jsonargparse import Namespace
 from lightning import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from stg_lightning.backbones import BackboneConfig, InputSpec, OpenClipConfig, backbone_config
 from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
@@ -26,6 +27,7 @@ from stg_lightning.lit_module import GroundingModule
 from stg_lightning.loggers import FinishWandb, build_loggers
 from stg_lightning.prediction_writer import ClipPredictionWriter
 from stg_lightning.runs import resolve_run
+from stg_lightning.sigterm import EXIT_SIGTERM, StopOnSigterm
 
 
 @dataclass
@@ -39,6 +41,8 @@ class ExperimentConfig:
     wandb: bool = True
     wandb_project: str = "stg-lightning"
     checkpoint_every_n_steps: int | None = None
+    # After SIGTERM, a run that reaches no step boundary (stalled data) ends after this many seconds.
+    sigterm_grace_s: float = 60.0
 
 
 def missing_inputs(backbone: BackboneConfig, data: Any) -> list[str]:
@@ -110,7 +114,12 @@ class StgCLI(LightningCLI):
         checkpoint = ModelCheckpoint(
             dirpath=run.checkpoints, save_last=True, every_n_train_steps=exp.checkpoint_every_n_steps
         )
-        callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), FinishWandb()]
+        callbacks = [
+            checkpoint,
+            LearningRateMonitor(logging_interval="step"),
+            FinishWandb(),
+            StopOnSigterm(run.checkpoints / "last.ckpt", exp.sigterm_grace_s),
+        ]
         if self.subcommand == "predict":
             callbacks.append(ClipPredictionWriter(run.dir / "predictions.jsonl"))
         self.trainer_defaults = {"callbacks": callbacks, "plugins": [AtomicCheckpointIO()]}
@@ -124,12 +133,14 @@ def checkpoint_step(path: str) -> int:
 
 
 def run_lightning_cli(args: list[str] | None) -> StgCLI:
-    return StgCLI(
-        GroundingModule,
-        LightningDataModule,
-        subclass_mode_data=True,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"parser_mode": "omegaconf+"},
-        seed_everything_default=0,
-        args=args,
-    )
+    try:
+        return StgCLI(
+            GroundingModule,
+            LightningDataModule,
+            subclass_mode_data=True,
+            parser_kwargs={"parser_mode": "omegaconf+"},
+            seed_everything_default=0,
+            args=args,
+        )
+    except SIGTERMException:  # Lightning's is a SystemExit with status 0: a scheduler must see a stopped run
+        raise SystemExit(EXIT_SIGTERM) from None

@@ -10,6 +10,13 @@ Settings are `EvalConfig` keys (`inference:` / `scoring:` sections), loaded like
 `--zero_shot`, `--save_predictions`, `--device` and `--mode` (= `--inference.mode`) are flags of the run,
 not config. `--videos` defaults to a `videos` folder next to the annotations (the synthetic layout); a
 synthetic split's frame size is read from its `meta.json` (see `stg_lightning.eval.datasets`).
+
+Stored settings (`stg_lightning.eval.settings`): a checkpoint (`--ckpt`) or predictions file
+(`--predictions`) that carries the `inference` / `scoring` settings its numbers were made with starts from
+them: dataclass defaults < the stored settings < `--config` files < `--key=value` flags. `stg eval` prints a
+line when it does, naming any stored value a config file or flag changed. Every results JSON and every
+`--save_predictions` file records the settings used (`settings`: both sections, dataset, source,
+code_version).
 """
 
 from __future__ import annotations
@@ -31,6 +38,13 @@ from stg_lightning.eval.predictions import Predictions, PredictionsError, read_p
 from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import BOOKKEEPING, DATASET_METRICS, ScoringConfig, score_predictions
+from stg_lightning.eval.settings import (
+    base_config,
+    checkpoint_settings,
+    eval_settings,
+    overridden,
+    predictions_settings,
+)
 
 # Counts, not metrics: kept in the JSON, left out of the table.
 
@@ -79,17 +93,61 @@ def _flags(parser: ArgumentParser) -> None:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> Parsed:
-    """(EvalConfig: defaults, --config files, --key=value flags; the run's flags: predictions, ckpt,
-    zero_shot, save_predictions, device, mode)."""
+@dataclass(frozen=True)
+class StoredSettings:
+    """The settings record a run's checkpoint / predictions file carries, and the config it starts from."""
+
+    where: str  # "--ckpt PATH" / "--predictions PATH"
+    record: dict[str, Any]  # as stored (eval/settings.py)
+    base: dict[str, Any]  # {"inference": {...}, "scoring": {...}}: the first config composed
+    warnings: list[str]  # stored keys this code does not have (left out)
+
+
+def _parse(argv: list[str]) -> Parsed:
     return parse(
         EvalConfig,
         argv,
         prog="stg eval",
         description="Spatio-temporal grounding evaluation on GYT / MYT / YC-Inter (docs/evaluation.md §5). "
-        "Give one of --predictions, --ckpt, --zero_shot.",
+        "Give one of --predictions, --ckpt, --zero_shot. A checkpoint's or predictions file's stored "
+        "inference/scoring settings are the defaults; --config files and flags override them.",
         extra=_flags,
     )
+
+
+def stored_settings(args: Namespace) -> StoredSettings | None:
+    """The settings stored in the one source given (`--ckpt` or `--predictions`), if it carries any."""
+    given = [name for name in SOURCES if getattr(args, name, None)]
+    if given == ["ckpt"]:
+        where, record = f"--ckpt {args.ckpt}", checkpoint_settings(args.ckpt)
+    elif given == ["predictions"]:
+        where, record = f"--predictions {args.predictions}", predictions_settings(args.predictions)
+    else:
+        return None
+    if record is None:
+        return None
+    base, warnings = base_config(record, where)
+    return StoredSettings(where, record, base, warnings) if base else None
+
+
+def parse_args(argv: list[str] | None = None) -> Parsed:
+    """(EvalConfig: defaults, the source's stored settings, --config files, --key=value flags; the run's
+    flags: predictions, ckpt, zero_shot, save_predictions, device, mode, and `stored`: the
+    `StoredSettings` used, or None).
+
+    The source is read from a first parse; when it carries settings they go in as the first `--config`
+    (as `--preset` does), under the user's files and flags.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    probe = [a for a in argv if not a.replace("-", "_").startswith("__print_config")]
+    parsed = _parse(probe)  # `--print_config` waits for the parse that has the stored settings
+    stored = stored_settings(parsed.args)
+    if stored is not None:
+        parsed = _parse(["--config", json.dumps(stored.base), *argv])
+    elif len(probe) != len(argv):
+        parsed = _parse(argv)
+    parsed.args.stored = stored
+    return parsed
 
 
 def build_config(argv: list[str] | None = None) -> EvalConfig:
@@ -159,6 +217,31 @@ def input_warnings(metrics: dict[str, float]) -> list[str]:
     return lines
 
 
+def run_settings(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
+    """The settings record of this run (eval/settings.py): both sections as used, the dataset, the source,
+    whether they started from the source's stored settings, the code version."""
+    if args.ckpt:
+        source = {"checkpoint": args.ckpt}
+    elif args.predictions:
+        source = {"predictions": args.predictions}
+    else:
+        source = {"zero_shot": args.zero_shot}
+    stored = getattr(args, "stored", None) is not None
+    return eval_settings(cfg.inference, cfg.scoring, dataset=cfg.dataset, **source, stored_settings=stored)
+
+
+def describe_stored(stored: StoredSettings, cfg: EvalConfig) -> str:
+    """The line `stg eval` prints when it starts from a source's stored settings."""
+    changed = overridden(stored.base, cfg)
+    version = stored.record.get("code_version")
+    return (
+        f"using the {' and '.join(stored.base)} settings stored in {stored.where}"
+        + (f" (code {version})" if version else "")
+        + "; --config files and --inference.*/--scoring.* flags override them"
+        + (f"; overridden here: {', '.join(changed)}" if changed else "")
+    )
+
+
 def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
     """Run a model on the dataset's videos (the model stack is imported here: scoring a file never needs it)."""
     from stg_lightning.eval.inference import PartialPredictionsError, predict_dataset
@@ -179,11 +262,11 @@ def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predicti
         if args.save_predictions and err.predictions:  # keep what was predicted before the failure
             path = Path(args.save_predictions)
             partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-            write_predictions(err.predictions, partial)
+            write_predictions(err.predictions, partial, run_settings(cfg, args))
             raise StgUserError(f"{err} (those predictions are in {partial})") from err
         raise
     if args.save_predictions:
-        write_predictions(predictions, args.save_predictions)
+        write_predictions(predictions, args.save_predictions, run_settings(cfg, args))
         print(f"stg eval: wrote predictions to {args.save_predictions}")
     return predictions
 
@@ -193,6 +276,11 @@ def run(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
     cfg.scoring.lenient = cfg.lenient
     if args.mode is not None:
         cfg.inference.mode = args.mode
+    stored = getattr(args, "stored", None)
+    if stored is not None:
+        for line in stored.warnings:
+            print(f"stg eval: warning: {line}", file=sys.stderr)
+        print(f"stg eval: {describe_stored(stored, cfg)}")
     dataset = load_dataset(cfg.dataset, cfg.annotations, cfg.frame_size, cfg.lenient, cfg.clip_to_frame)
     if cfg.max_videos is not None:
         dataset.records = dataset.records[: cfg.max_videos]
@@ -213,6 +301,7 @@ def run(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
         "dataset_report": dataset.report.counts,
         "seconds": time.perf_counter() - start,
         "config": asdict(cfg),
+        "settings": run_settings(cfg, args),
     }
     print(format_table({"model": metrics, **results["baselines"]}))
     for line in input_warnings(metrics):

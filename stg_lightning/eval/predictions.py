@@ -3,6 +3,7 @@
 JSON schema (``.json``)::
 
     {"format": "stg-predictions", "version": 1,
+     "settings": {...},             # optional, before "videos": how the file was made (eval/settings.py)
      "videos": {"<video_id>": {
         "num_frames": 300,          # optional: evaluated length at 1 fps (the decoded video)
         "frames": [                 # untrimmed: one entry per second; a missing second = background
@@ -22,14 +23,21 @@ int[V] (-1 = unknown); ``labels`` str[L]; for each part in ``frames``/``groundin
 int[n] (index into ``videos``), ``{part}.t`` int[n], ``{part}.label`` int[n] (index into ``labels``,
 -1 = background), ``{part}.score`` float[n], ``{part}.point`` float[n, 2], ``{part}.box`` float[n, 4],
 ``{part}.heat`` float[n, h, w] (one grid shape per file; NaN rows = absent, arrays may be omitted);
-``step_scores.<video_id>`` float[T, S].
+``step_scores.<video_id>`` float[T, S]; ``settings`` (optional) a str scalar holding the settings as JSON.
+
+``settings`` (an object of plain values: the inference and scoring settings the file was made with, see
+:mod:`stg_lightning.eval.settings`) is read by :func:`read_predictions_settings` without reading the
+videos: in a JSON file it must come before ``videos``, as :func:`write_predictions` writes it.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -39,6 +47,9 @@ from stg_lightning.jsonfile import read_json_object
 FORMAT = "stg-predictions"
 VERSION = 1
 _PARTS = ("frames", "grounding")
+SETTINGS = "settings"
+# How much of a JSON file's head `read_predictions_settings` reads (the settings come before the videos).
+_HEAD_BYTES = 1 << 20
 
 
 class PredictionsError(ValueError):
@@ -81,16 +92,69 @@ def read_predictions(path: str | Path) -> Predictions:
     return preds
 
 
-def write_predictions(predictions: Predictions, path: str | Path) -> None:
-    """Validate and write predictions as ``.json`` or ``.npz`` (by suffix)."""
+def write_predictions(
+    predictions: Predictions, path: str | Path, settings: Mapping[str, Any] | None = None
+) -> None:
+    """Validate and write predictions as ``.json`` or ``.npz`` (by suffix), with ``settings`` (plain values:
+    how they were made) in the file's head when given."""
     path = Path(path)
     validate_predictions(predictions, str(path))
+    head = {} if settings is None else {SETTINGS: dict(settings)}
     if path.suffix == ".json":
-        path.write_bytes(orjson.dumps(_to_json(predictions), option=orjson.OPT_SERIALIZE_NUMPY))
+        data = _to_json(predictions, head)
+        path.write_bytes(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
     elif path.suffix == ".npz":
-        np.savez_compressed(path, **_to_npz(predictions))
+        extra = {SETTINGS: np.array(json.dumps(head[SETTINGS]))} if head else {}
+        np.savez_compressed(path, **_to_npz(predictions), **extra)
     else:
         raise PredictionsError(f"{path}: unknown predictions format (use .json or .npz)")
+
+
+def read_predictions_settings(path: str | Path) -> dict[str, Any] | None:
+    """The ``settings`` object a predictions file carries, or None (none stored, or no readable file: reading
+    the predictions reports that). Only the file's head is read: in JSON the settings precede ``videos``."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                value = json.loads(str(z[SETTINGS])) if SETTINGS in z.files else None
+        elif path.suffix == ".json":
+            with path.open("rb") as file:
+                value = _head_value(file.read(_HEAD_BYTES).decode("utf-8", errors="replace"), SETTINGS)
+        else:
+            return None
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _head_value(text: str, key: str) -> Any:
+    """The value of top-level `key` of a JSON object if it comes before "videos" in `text` (a file's head),
+    else None; the object's other values before it are decoded and skipped."""
+    decoder = json.JSONDecoder()
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    i = skip(0)
+    if text[i : i + 1] != "{":
+        return None
+    i = skip(i + 1)
+    while text[i : i + 1] == '"':
+        name, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if text[i : i + 1] != ":" or name == "videos":
+            return None
+        value, i = decoder.raw_decode(text, skip(i + 1))
+        if name == key:
+            return value
+        i = skip(i)
+        if text[i : i + 1] != ",":
+            return None
+        i = skip(i + 1)
+    return None
 
 
 def validate_predictions(predictions: Predictions, source: str = "<predictions>") -> None:
@@ -188,7 +252,7 @@ def _check_header(path: Path, fmt: object, version: object) -> None:
         )
 
 
-def _to_json(predictions: Predictions) -> dict:
+def _to_json(predictions: Predictions, head: dict[str, Any]) -> dict:
     def entry(p: FramePrediction) -> dict:
         e = {"t": p.t, "label": p.label, "score": float(p.score)}
         if p.heat is not None:
@@ -207,7 +271,7 @@ def _to_json(predictions: Predictions) -> dict:
         if v.step_scores is not None:
             out["step_scores"] = np.asarray(v.step_scores, dtype=float).tolist()
         videos[vid] = out
-    return {"format": FORMAT, "version": VERSION, "videos": videos}
+    return {"format": FORMAT, "version": VERSION, **head, "videos": videos}
 
 
 def _to_npz(predictions: Predictions) -> dict[str, np.ndarray]:
