@@ -118,7 +118,7 @@ def from_dict(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     try:
         namespace = parser.parse_object(dict(values))
     except argparse.ArgumentError as err:
-        raise StgUserError(f"{where}: {_explain(parser, str(err))}") from None
+        raise StgUserError(f"{where}: {explain_error(parser, str(err))}") from None
     return _construct(cls, _instantiate(parser, namespace, where), where)
 
 
@@ -265,7 +265,7 @@ def _type_name(hint: Any) -> str:
     return text.replace("typing.", "").replace("NoneType", "None")
 
 
-def _explain(parser: ArgumentParser, message: str) -> str:
+def explain_error(parser: ArgumentParser, message: str) -> str:
     """jsonargparse's (multi-line) message → one line naming the key."""
     text = message.strip()
     if m := re.search(r"Group '([^']+)' does not accept option '([^']+)'", text):
@@ -314,7 +314,7 @@ def _config_files(argv: Sequence[str]) -> list[str]:
 
 def describe_error(parser: ArgumentParser, err: Exception, argv: Sequence[str]) -> str:
     """One line: where (the config file that fails on its own, else the command line) and what."""
-    what = _explain(parser, str(err))
+    what = explain_error(parser, str(err))
     if what.startswith("--config") and what.endswith("file not found"):
         return what
     for path in _config_files(argv):
@@ -322,7 +322,7 @@ def describe_error(parser: ArgumentParser, err: Exception, argv: Sequence[str]) 
             parser.parse_args(["--config", path])
         except argparse.ArgumentError as file_err:
             source = "--preset" if path.lstrip().startswith("{") else path
-            return f"{source}: {_explain(parser, str(file_err))}"
+            return f"{source}: {explain_error(parser, str(file_err))}"
     return f"command line: {what}"
 
 

@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     parser.add_argument(
+        "--keep_going",
+        action="store_true",
+        help="run the remaining points after a failed run (default: stop at the first failure)",
+    )
+    parser.add_argument(
         "extra", nargs="*", help="overrides appended to every run, e.g. --trainer.max_steps=5"
     )
     args, unknown = parser.parse_known_args(argv)
@@ -92,8 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print("  " + " ".join(command))
             continue
-        if subprocess.run(command, check=False).returncode != 0:
+        code = subprocess.run(command, check=False).returncode
+        if code != 0:
             failed.append(run_name)
+            if not args.keep_going:
+                # A config or data error fails every later point the same way: stop, say what is left.
+                left = len(points) - index - 1
+                print(
+                    f"stg sweep: {run_name} failed (exit {code}); stopped with {left} of {len(points)} runs "
+                    "not started (--keep_going runs them anyway)",
+                    file=sys.stderr,
+                )
+                return 1
     if failed:
         print(f"{len(failed)} of {len(points)} runs failed: {', '.join(failed)}", file=sys.stderr)
         return 1

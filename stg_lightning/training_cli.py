@@ -7,6 +7,12 @@ Imported only for these commands, so the tools of `stg` start without Lightning.
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import importlib
+import inspect
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from stg_lightning.backbones import BackboneConfig, InputSpec, OpenClipConfig, backbone_config
 from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
 from stg_lightning.checkpoint_io import AtomicCheckpointIO
+from stg_lightning.config import explain_error
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
@@ -75,8 +82,40 @@ def input_spec(backbone: Any) -> InputSpec:
     return backbone_from_namespace(backbone).input_spec()
 
 
+def _class_parameters(class_path: str) -> dict[str, inspect.Parameter]:
+    module, _, name = class_path.rpartition(".")
+    return dict(inspect.signature(getattr(importlib.import_module(module), name)).parameters)
+
+
+def describe_parse_error(parser: LightningArgumentParser, message: str, argv: list[str]) -> str:
+    """jsonargparse's multi-line message → one line naming the key and listing the valid ones."""
+    commands = parser._subcommands_action._name_parser_map if parser._subcommands_action else {}
+    command = next((a for a in argv if a in commands), None)
+    sub = commands.get(command, parser)
+    nested = re.search(r"Parser key \"([^\"]+)\".*?class_path '([^']+)':\s*Option '([^']+)' is not accepted", message, re.S)  # fmt: skip
+    if nested:
+        group, class_path, key = nested.groups()
+        valid = list(_class_parameters(class_path))
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {f'{group}.{key}'!r}{hint}; valid keys of {group} ({class_path}): {', '.join(valid)}"
+    bad_value = re.search(r"Parser key \"([^\"]+)\".*?class_path '([^']+)'.*NestedArg\(key='([^']+)', val='([^']*)'\)", message, re.S)  # fmt: skip
+    if bad_value:
+        group, class_path, key, value = bad_value.groups()
+        hint = _class_parameters(class_path)[key].annotation
+        return f"key {f'{group}.{key}'!r}: expected {hint}, got {value!r}"
+    return explain_error(sub, message)
+
+
 class StgCLI(LightningCLI):
     """LightningCLI with an `experiment` section that builds the loggers and checkpointing of a run."""
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except argparse.ArgumentError as err:
+            argv = list(sys.argv[1:] if args is None else args)
+            raise StgUserError(describe_parse_error(parser, str(err), argv)) from None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_dataclass_arguments(ExperimentConfig, "experiment")
@@ -138,7 +177,7 @@ def run_lightning_cli(args: list[str] | None) -> StgCLI:
             GroundingModule,
             LightningDataModule,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+"},
+            parser_kwargs={"parser_mode": "omegaconf+", "exit_on_error": False},
             seed_everything_default=0,
             args=args,
         )

@@ -82,11 +82,27 @@ def test_command_line_overrides_win_and_interpolation_resolves(tmp_path, capsys)
     assert resolved["model"]["local_head"]["embed_dim"] == 96  # interpolations resolve on the merged config
 
 
-def test_unknown_key_fails_clearly(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        run_lightning_cli(["fit", "--config", DEFAULTS, "--model.loss.margn=0.1", "--print_config"])
-    assert exit_info.value.code == 2
-    assert "margn" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (
+            "--model.loss.margn=0.1",
+            "unknown key 'model.loss.margn' (did you mean 'margin'?); valid keys of model.loss",
+        ),
+        (
+            "--trainer.max_stepz=3",
+            "unknown key 'trainer.max_stepz' (did you mean 'max_steps'?); valid keys of trainer:",
+        ),
+        ("--data.init_args.batch_sise=3", "unknown key 'data.batch_sise' (did you mean 'batch_size'?)"),
+        ("--model.loss.margin=abc", "key 'model.loss.margin': expected float, got 'abc'"),
+    ],
+)
+def test_unknown_keys_and_bad_values_fail_in_one_line_listing_the_valid_keys(flag, expected, capsys):
+    assert main(["fit", "--config", DEFAULTS, flag, "--print_config"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    if "valid keys of model.loss" in expected:
+        assert err.strip().endswith("global_weight, local_weight, margin, temperature")
 
 
 def test_missing_weights_and_shards_stop_at_once_naming_keys(monkeypatch, capsys):

@@ -51,3 +51,40 @@ def test_shipped_sweeps_expand(path, capsys):
     assert main([str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "stg_lightning fit" in out and "--experiment.group=" in out
+
+
+def smoke_sweep(tmp_path: Path, first_value: object) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    spec = {
+        "name": "smoke_sweep",
+        "method": "grid",
+        "parameters": {"model.loss.margin": {"values": [first_value, 0.05]}},
+        "command": ["stg", "fit", "--config", str(root / "configs" / "defaults.yaml"), "--config",
+                    str(root / "experiments" / "smoke.yaml"), "${args}"],
+    }  # fmt: skip
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_every_point_on_a_cpu_in_its_own_run_folder(tmp_path):
+    extra = [
+        f"--experiment.output_dir={tmp_path / 'runs'}",
+        "--experiment.wandb=false",
+        "--trainer.max_steps=2",
+    ]
+    assert main([str(smoke_sweep(tmp_path, 0.01)), *extra]) == 0
+    for index, margin in enumerate([0.01, 0.05]):
+        config = yaml.safe_load(
+            (tmp_path / "runs" / f"smoke_sweep-{index:02d}" / "v1" / "config.yaml").read_text()
+        )
+        assert config["model"]["loss"]["margin"] == margin and config["experiment"]["group"] == "smoke_sweep"
+
+
+def test_a_sweep_stops_at_the_first_failed_run(tmp_path, capsys):
+    extra = [f"--experiment.output_dir={tmp_path / 'runs'}", "--experiment.wandb=false"]
+    assert main([str(smoke_sweep(tmp_path, "not-a-number")), *extra]) == 1
+    err = capsys.readouterr().err
+    assert "smoke_sweep-00 failed (exit 2); stopped with 1 of 2 runs not started" in err
+    assert not (tmp_path / "runs" / "smoke_sweep-01").exists()
