@@ -33,6 +33,7 @@ from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.loggers import FinishWandb, build_loggers
 from stg_lightning.prediction_writer import ClipPredictionWriter
+from stg_lightning.progress import LogProgressBar, is_terminal
 from stg_lightning.runs import resolve_run
 from stg_lightning.sigterm import EXIT_SIGTERM, StopOnSigterm
 
@@ -50,6 +51,8 @@ class ExperimentConfig:
     checkpoint_every_n_steps: int | None = None
     # After SIGTERM, a run that reaches no step boundary (stalled data) ends after this many seconds.
     sigterm_grace_s: float = 60.0
+    # Outside a terminal (a job's log), a progress line every this many seconds.
+    progress_interval_s: float = 30.0
 
 
 def missing_inputs(backbone: BackboneConfig, data: Any) -> list[str]:
@@ -159,6 +162,8 @@ class StgCLI(LightningCLI):
             FinishWandb(),
             StopOnSigterm(run.checkpoints / "last.ckpt", exp.sigterm_grace_s),
         ]
+        if not is_terminal() and trainer_cfg.get("enable_progress_bar") is not False:
+            callbacks.append(LogProgressBar(exp.progress_interval_s))  # lines in logs, not tqdm's \r
         if self.subcommand == "predict":
             callbacks.append(ClipPredictionWriter(run.dir / "predictions.jsonl"))
         self.trainer_defaults = {"callbacks": callbacks, "plugins": [AtomicCheckpointIO()]}

@@ -86,7 +86,7 @@ def _train_one_step(tmp_path: Path, experiment: Path, *overrides: dict) -> Path:
     args += [f"--experiment.output_dir={tmp_path / 'runs'}", "--experiment.wandb=false"]
     assert main(args) == 0
     name = yaml.safe_load(experiment.read_text())["experiment"]["name"]
-    return tmp_path / "runs" / name / "checkpoints" / "last.ckpt"
+    return tmp_path / "runs" / name / "latest" / "checkpoints" / "last.ckpt"
 
 
 @pytest.mark.parametrize("name", ["milnce_global_only", "comma_local_only"])

@@ -177,8 +177,8 @@ def test_report_inputs_are_the_stage_outputs_and_demo_eval_does_not_import_demo(
     inputs = stages.report_inputs()
     out, runs = tmp_path / "out", ("full", "global_only", "local_only")
     assert (inputs.out, inputs.synth_dir, inputs.backbone) == (out, out / "synth", out / "backbone.pt")
-    assert inputs.checkpoints == {n: out / "runs" / n / "checkpoints" / "last.ckpt" for n in runs}
-    assert inputs.metrics == {n: out / "runs" / n / "metrics.csv" for n in runs}
+    assert inputs.checkpoints == {n: out / "runs" / n / "latest" / "checkpoints" / "last.ckpt" for n in runs}
+    assert inputs.metrics == {n: out / "runs" / n / "latest" / "metrics.csv" for n in runs}
     assert (inputs.report_dir, inputs.seed, inputs.eval) == (tmp_path / "report", cfg.seed, cfg.eval)
     assert inputs.timings == {"prepare shards": 1.5}
     tree = ast.parse((ROOT / "stg_lightning" / "demo_eval.py").read_text())

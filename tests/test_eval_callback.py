@@ -54,7 +54,7 @@ def test_fit_from_yaml_logs_eval_metrics(split, tmp_path):
     assert callback.inference.theta == 0.3 and callback.inference.normalise == "minmax"
     for key in ("eval/pointing", "eval/iou_pointing", "eval/spatial_map", "eval/video_map"):
         assert key in cli.trainer.callback_metrics
-    with open(tmp_path / "cb" / "metrics.csv") as f:
+    with open(tmp_path / "cb" / "latest" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert any(row.get("eval/pointing") for row in rows)
 

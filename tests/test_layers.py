@@ -9,12 +9,22 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "stg_lightning"
 # Lowest first; units in one layer may import each other's modules.
 LAYERS = [
-    {"errors", "jsonfile", "tokens", "distributed", "evaluating", "config"},
+    {
+        "errors",
+        "jsonfile",
+        "tokens",
+        "distributed",
+        "evaluating",
+        "config",
+        "progress",
+        "runs",
+        "checkpoint_io",
+    },
     {"backbones", "synth"},
     {"data", "selection"},
     {"model"},
     {"losses", "optim"},
-    {"lit_module", "prediction_writer"},
+    {"lit_module", "prediction_writer", "loggers", "sigterm"},
     {"eval", "pretrain"},
     {"report"},
     {"demo_eval", "sweep"},

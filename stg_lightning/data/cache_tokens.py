@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, count_shard_samples, iter_shard
 from stg_lightning.data.transforms import ClipAugment, decode_clip
+from stg_lightning.progress import track
 
 
 def _npy(tensor: torch.Tensor, dtype: type) -> bytes:
@@ -59,7 +59,7 @@ def cache_tokens(
     out_dir.mkdir(parents=True, exist_ok=True)
     backbone = backbone.to(device).eval()
     counts = {}
-    for shard in tqdm(shards, desc="cache tokens", unit="shard", disable=not progress):
+    for shard in track(shards, "cache tokens", "shard", disable=not progress):
         dst = out_dir / shard.name
         if not dst.is_file():
             writer = ShardWriter(dst)

@@ -26,13 +26,13 @@ from functools import partial
 from pathlib import Path
 
 from PIL import Image
-from tqdm import tqdm
 
 from stg_lightning.config import parse
 from stg_lightning.data.captions import Sentence, captions_digest, clip_window, load_captions, valid_times
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
 from stg_lightning.data.video import NotAVideoError, TruncatedVideoError, VideoReader, sample_times
 from stg_lightning.errors import StgUserError
+from stg_lightning.progress import progress as progress_bar
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv")
 STATE_NAME = "_prepare_state.json"
@@ -326,7 +326,7 @@ def write_shards(cfg: PrepareConfig, progress: bool = True) -> dict:
         counts, skipped = Counter(state.counts), list(state.skipped)  # of the videos before the current one
         writer: ShardWriter | None = None
         resume_index, resume_skip = state.video_index, state.skip_samples
-        bar = tqdm(total=len(jobs), initial=resume_index, desc="stg prepare", disable=not progress)
+        bar = progress_bar(len(jobs), "stg prepare", "video", initial=resume_index, disable=not progress)
         for index, result in enumerate(_results(jobs[resume_index:], cfg), start=resume_index):
             first = resume_skip if index == resume_index else 0
             for j in range(first, len(result.samples)):

@@ -256,7 +256,7 @@ def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predicti
         model = load_model(args.ckpt, device)
     try:
         predictions = predict_dataset(
-            model, dataset, videos, cfg.inference, progress=sys.stderr.isatty(), lenient=cfg.lenient
+            model, dataset, videos, cfg.inference, progress=True, lenient=cfg.lenient
         )
     except PartialPredictionsError as err:
         if args.save_predictions and err.predictions:  # keep what was predicted before the failure

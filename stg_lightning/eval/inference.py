@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from stg_lightning.data.video import DECODE_ERRORS
 from stg_lightning.errors import StgUserError
@@ -38,6 +37,7 @@ from stg_lightning.eval.records import EvalDataset, VideoRecord
 from stg_lightning.evaluating import evaluating
 from stg_lightning.model import GroundingModel, Queries
 from stg_lightning.model.patch_pooling import softmax_pool
+from stg_lightning.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ def predict_dataset(
     cfg = cfg or InferenceConfig()
     out: Predictions = {}
     missing, undecodable = [], []
-    for record in tqdm(dataset.records, desc=f"stg eval {dataset.name}", unit="video", disable=not progress):
+    for record in track(dataset.records, f"stg eval {dataset.name}", "video", disable=not progress):
         source = find_video(videos_dir, record.video_id)
         if source is None:
             if not lenient:
