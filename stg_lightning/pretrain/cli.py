@@ -132,6 +132,13 @@ def pretrain(cfg: PretrainConfig, out: str | Path, progress: bool = False) -> di
     )
     trainer.fit(module, loader)
     train_s = time.perf_counter() - clock
+    if trainer.global_step < cfg.max_steps:
+        # Steps then depend on the machine's speed: numbers are not comparable with another run's.
+        print(
+            f"stg pretrain: warning: stopped by max_time_s={cfg.max_time_s:g} at step {trainer.global_step} "
+            f"of max_steps={cfg.max_steps}; results depend on this machine's speed",
+            file=sys.stderr,
+        )
     final_loss = {k.removeprefix("train/"): float(v) for k, v in trainer.callback_metrics.items()}
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +149,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path, progress: bool = False) -> di
     summary = {
         "backbone": {k: v for k, v in asdict(frozen_cfg).items() if not k.startswith("s3d_")},
         "steps": trainer.global_step,
+        "stopped_by_time_cap": trainer.global_step < cfg.max_steps,
         "data_seconds": round(data_s, 1),
         "train_seconds": round(train_s, 1),
         "final": final_loss,
