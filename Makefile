@@ -11,7 +11,7 @@ ARGS ?=
 DEMO_DIR ?= runs/demo
 BENCH_DIR ?= bench_results
 
-.PHONY: install test lint format train sweep bench demo reproduce data eval clean
+.PHONY: install test lint format train sweep bench demo reproduce readme data eval clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint
 
 train: $(STAMP)
 	$(BIN)/stg fit --config configs/defaults.yaml --config experiments/$(EXP).yaml $(ARGS)
+
+# The README's result tables, rendered from the report files they name (reports/*/metrics.json).
+readme: $(STAMP)
+	$(BIN)/stg readme
 
 sweep: $(STAMP)
 	$(BIN)/stg sweep experiments/sweeps/$(SWEEP).yaml $(ARGS)

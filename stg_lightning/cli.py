@@ -23,6 +23,10 @@ TOOLS = {
         "*when* from one predictions file, *where* from another",
     ),
     "tables": ("stg_lightning.report.tables:main", "the paper's results tables from evaluation JSON files"),
+    "readme": (
+        "stg_lightning.report.readme:main",
+        "the README's result tables from the report files they quote",
+    ),
     "sweep": ("stg_lightning.sweep:main", "run a W&B sweep file's grid locally, one run after another"),
     "demo": ("stg_lightning.demo:main", "the whole loop on the synthetic benchmark (make demo)"),
     "reproduce": (

@@ -56,6 +56,27 @@ def test_prepare_cache_tokens_writes_fp16_token_shards(tmp_path):
     assert text.words.shape[:2] == text.word_mask.shape == (2, 20) and text.sentence.ndim == 2
 
 
+def test_cache_tokens_use_the_training_backbones_text_settings(tmp_path):
+    """max_words / words_with_sentence of the training's `model.backbone` reach the cached text tokens."""
+    cfg = small_config(tmp_path)
+    argv = [f"--{k}={v}" for k, v in vars(cfg).items() if k not in ("cache_tokens", "pretrained", "backbone")]
+    backbone = json.dumps({"max_words": 5, "words_with_sentence": True})
+    assert main([*argv, "--cache_tokens", f"--model_name={TINY}", f"--backbone={backbone}"]) == 0
+    tokens = Path(cfg.out) / "tokens"
+    recorded = json.loads((tokens / "summary.json").read_text())["backbone"]["init_args"]
+    assert recorded["max_words"] == 5 and recorded["words_with_sentence"] and recorded["model_name"] == TINY
+    dm = ShardDataModule(
+        train_shards=str(tokens / "clips-*.tar"), val_shards=str(tokens / "clips-000000.tar"), batch_size=2,
+        num_workers=0, num_frames=8, use_cached_tokens=True,
+    )  # fmt: skip
+    text = batch_of(dm).text_tokens
+    assert text.words.shape[:2] == (2, 5)
+    expected = build_backbone(
+        OpenClipConfig(model_name=TINY, pretrained=None, max_words=5, words_with_sentence=True)
+    )
+    assert expected.encode_text(expected.tokenize(["x"])).words.shape[1] == 5
+
+
 def grounding_loss(frames: FrameTokens, frame_mask: torch.Tensor, text: TextTokens) -> torch.Tensor:
     """A stand-in training loss touching every cached tensor: symmetric NCE on masked-mean frame vs sentence
     tokens plus NCE on word-to-best-patch similarity (the shape of the paper's global + local terms)."""

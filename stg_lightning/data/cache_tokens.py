@@ -73,10 +73,14 @@ def cache_tokens(
 
 
 def cache_tokens_for_shards(
-    shards: list[Path], out_dir: Path, model_name: str, pretrained: str | None, device: str, progress: bool
+    shards: list[Path], out_dir: Path, backbone: dict, device: str, progress: bool
 ) -> dict:
-    """Build the frozen open_clip backbone `model_name` (weights `pretrained`) and cache its tokens."""
-    from stg_lightning.backbones import OpenClipConfig, build_backbone
+    """Build the frozen backbone the `model.backbone`-style mapping names and cache its tokens; the summary
+    records that config, so a training can be checked against it."""
+    from stg_lightning.backbones import backbone_config, build_backbone, config_to_dict
 
-    backbone = build_backbone(OpenClipConfig(model_name=model_name, pretrained=pretrained))
-    return cache_tokens(shards, out_dir, backbone, device, progress)
+    config = backbone_config({**backbone, "finetune": False})
+    summary = cache_tokens(shards, out_dir, build_backbone(config), device, progress)
+    summary["backbone"] = config_to_dict(config)
+    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=1))
+    return summary

@@ -64,6 +64,10 @@ class PrepareConfig:
     cache_tokens: bool = False  # also run the frozen backbone once and write token shards to <out>/tokens
     model_name: str = "ViT-B-32"  # open_clip architecture for --cache-tokens
     pretrained: str | None = None  # open_clip pretrained tag or local checkpoint path for --cache-tokens
+    # Every other backbone key for --cache-tokens (max_words, words_with_sentence, local attention, ...), as
+    # the training config's `model.backbone` section has them: the cached tokens must be the ones the
+    # training's backbone would compute. model_name / pretrained above win over this section's.
+    backbone: dict = field(default_factory=dict)
     device: str = "cpu"  # device for --cache-tokens
     overwrite: bool = False  # redo `out` if its shards came from other inputs or settings, or are damaged
 
@@ -382,9 +386,8 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict:
 
         out = Path(cfg.out)
         shards = [out / name for name in sorted(summary["shards"])]
-        summary["tokens"] = cache_tokens_for_shards(
-            shards, out / "tokens", cfg.model_name, cfg.pretrained, cfg.device, progress
-        )
+        backbone = {**cfg.backbone, "model_name": cfg.model_name, "pretrained": cfg.pretrained}
+        summary["tokens"] = cache_tokens_for_shards(shards, out / "tokens", backbone, cfg.device, progress)
         (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1))
     return summary
 
