@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import random
 import tarfile
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
-from test_data_prepare import VIDEO_FPS, frame_index, small_config, write_index_video
+from test_data_prepare import VIDEO_FPS, frame_index, small_config
 
 from stg_lightning.backbones import InputSpec
 from stg_lightning.data.batch import ClipBatch
@@ -27,21 +26,6 @@ def shards(tmp_path_factory) -> Path:
     """3 clips in 2 shards (see test_data_prepare.CAPTIONS): a__00000, a__00003 | b__00000."""
     root = tmp_path_factory.mktemp("corpus")
     write_shards(small_config(root), progress=False)
-    return root / "out"
-
-
-@pytest.fixture(scope="module")
-def many_shards(tmp_path_factory) -> Path:
-    """2 videos x 6 sentences = 12 clips, 2 per shard → 6 shards."""
-    root = tmp_path_factory.mktemp("many")
-    (root / "videos").mkdir()
-    captions = {}
-    for vid in ("p", "q"):
-        write_index_video(root / "videos" / f"{vid}.mp4", seconds=12)
-        captions[vid] = {"start": [2.0 * k for k in range(6)], "end": [2.0 * k + 1 for k in range(6)],
-                         "text": [f"{vid} step {k}" for k in range(6)]}  # fmt: skip
-    (root / "caption.json").write_text(json.dumps(captions))
-    write_shards(small_config(root, num_frames=2, min_time=1.0), progress=False)
     return root / "out"
 
 

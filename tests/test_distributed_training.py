@@ -4,7 +4,6 @@ short last shard `stg prepare` writes), and ddp_spawn with DataLoader worker pro
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -13,35 +12,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_data_prepare import small_config, write_index_video
-
-from stg_lightning.data.prepare import write_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    """2 videos x 6 sentences = 12 clips, 2 per shard → 6 shards."""
-    root = tmp_path_factory.mktemp("ddp")
-    (root / "videos").mkdir()
-    captions = {}
-    for vid in ("p", "q"):
-        write_index_video(root / "videos" / f"{vid}.mp4", seconds=12)
-        captions[vid] = {"start": [2.0 * k for k in range(6)], "end": [2.0 * k + 1 for k in range(6)],
-                         "text": [f"{vid} step {k}" for k in range(6)]}  # fmt: skip
-    (root / "caption.json").write_text(json.dumps(captions))
-    write_shards(small_config(root, num_frames=2, min_time=1.0), progress=False)
-    return root / "out"
-
-
-def run_fit(tmp_path: Path, shards: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_fit(tmp_path: Path, many_shards: Path, *extra: str) -> subprocess.CompletedProcess:
     config = {
         "trainer": {"accelerator": "cpu", "devices": 2, "max_steps": 4, "val_check_interval": 2,
                     "num_sanity_val_steps": 0, "log_every_n_steps": 1, "enable_progress_bar": False},
         "model": {"backbone": {"model_name": "stg-tiny-vit", "pretrained": None}, "selection": {"num_frames": 2},
                   "global_head": {"embed_dim": 16}, "local_head": {"embed_dim": 16, "num_heads": 2}},
-        "data": {"init_args": {"train_shards": str(shards / "clips-*.tar"), "val_holdout_shards": 3,
+        "data": {"init_args": {"train_shards": str(many_shards / "clips-*.tar"), "val_holdout_shards": 3,
                                "batch_size": 2, "num_frames": 2, "num_workers": 0, "shuffle_buffer": 0,
                                "resample": False}},
     }  # fmt: skip
@@ -69,17 +50,17 @@ def val_rows(tmp_path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_ddp_validation_with_uneven_held_out_shards_neither_hangs_nor_mismatches(tmp_path, shards):
+def test_ddp_validation_with_uneven_held_out_shards_neither_hangs_nor_mismatches(tmp_path, many_shards):
     # 3 held-out shards of 2 clips over 2 ranks: rank 0 gets 2 batches of 2, rank 1 one batch.
-    done = run_fit(tmp_path, shards, "--trainer.strategy=ddp")
+    done = run_fit(tmp_path, many_shards, "--trainer.strategy=ddp")
     assert done.returncode == 0, done.stderr[-3000:]
     rows = val_rows(tmp_path)
     assert len(rows) == 2 and all(0 < float(r["val/loss"]) < 20 for r in rows)
 
 
 @pytest.mark.slow
-def test_ddp_spawn_with_worker_processes_pickles_everything(tmp_path, shards):
-    done = run_fit(tmp_path, shards, "--trainer.strategy=ddp_spawn", "--data.init_args.num_workers=1")
+def test_ddp_spawn_with_worker_processes_pickles_everything(tmp_path, many_shards):
+    done = run_fit(tmp_path, many_shards, "--trainer.strategy=ddp_spawn", "--data.init_args.num_workers=1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "runs" / "default" / "latest" / "checkpoints" / "last.ckpt").is_file()
     assert len(val_rows(tmp_path)) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from eval_fixtures import tiny_data, tiny_model, write_tiny_split
+from eval_fixtures import tiny_data, tiny_model
 from lightning import Trainer
 
 from stg_lightning.errors import StgUserError
@@ -15,11 +15,6 @@ from stg_lightning.eval.callback import GroundingEvalCallback
 from stg_lightning.training_cli import run_lightning_cli
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_split(tmp_path_factory.mktemp("synth"))
 
 
 def test_fit_from_yaml_logs_eval_metrics(split, tmp_path):

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from eval_fixtures import save_tiny_checkpoint, write_tiny_split
 
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.oracle import oracle_predictions
@@ -18,16 +17,6 @@ from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.scoring import BOOKKEEPING, ScoringConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "eval"
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_split(tmp_path_factory.mktemp("synth"))
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 def _annotations(split: Path, name: str) -> Path:

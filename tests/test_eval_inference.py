@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from eval_fixtures import tiny_model, write_tiny_split
+from eval_fixtures import tiny_model
 from PIL import Image
 
 from stg_lightning.backbones import S3DConfig
@@ -34,11 +34,6 @@ from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, Vide
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
 
 SIM = torch.tensor([[0.6, 0.2], [0.4, 0.45], [0.1, 0.7], [0.55, 0.5]])
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_split(tmp_path_factory.mktemp("synth"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from eval_fixtures import save_tiny_checkpoint, write_tiny_split
 
 from stg_lightning.config import to_dict
 from stg_lightning.demo_eval import (
@@ -51,16 +50,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # setting that changes its result keys.
 STORED_INFERENCE = InferenceConfig(normalise="minmax", heatmaps=False)
 STORED_SCORING = ScoringConfig(temporal_thresholds=(0.2, 0.4))
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_split(tmp_path_factory.mktemp("synth"))
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 @pytest.fixture(scope="module")
