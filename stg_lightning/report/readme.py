@@ -39,9 +39,10 @@ def cell(value: Any) -> str:
 
 
 def render_table(metrics: dict[str, Any]) -> str:
-    """One row per row key (in the order the file first names them), one column per README column."""
+    """One row per row key (in the order of the file's `labels`, then as the splits first name them), one
+    column per README column."""
     splits = {k: v for k, v in metrics.items() if k not in ("labels", "seeds")}
-    rows: list[str] = []
+    rows = [r for r in metrics.get("labels", {}) if any(r in split_rows for split_rows in splits.values())]
     for split_rows in splits.values():
         rows += [r for r in split_rows if r not in rows]
     lines = ["| row (`metrics.json` key) | " + " | ".join(h for *_, h in README_COLUMNS) + " |"]
