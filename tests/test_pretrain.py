@@ -329,8 +329,8 @@ def test_demo_yaml_loads_the_values_it_states():
     want = replace(
         default,
         seed=0,
-        max_steps=1100,
-        max_time_s=300.0,
+        max_steps=700,
+        max_time_s=600.0,
         batch_size=64,
         num_threads=2,
         backbone=replace(default.backbone, model_name="stg-tiny-vit-clip", pretrained=None),
