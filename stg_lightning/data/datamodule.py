@@ -27,11 +27,11 @@ import torch
 import webdataset as wds
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset
 
 from stg_lightning.backbones.config import InputSpec
 from stg_lightning.data.batch import ClipBatch
-from stg_lightning.data.resumable import ResumableLoader, ResumableStream
+from stg_lightning.data.resumable import ResumableLoader, ResumableStream, reader_slot
 from stg_lightning.data.shards import SkipCounter, check_split, count_samples, expand_shards, shard_urls
 from stg_lightning.data.transforms import ClipAugment, collate_clips, decode_clip
 from stg_lightning.errors import StgUserError
@@ -120,12 +120,6 @@ def batch_stage(
         emitted = True
     if not emitted and counter.skipped:  # a whole pass over this reader's shards, nothing readable
         raise no_batch_error(counter)
-
-
-def reader_slot() -> tuple[int, int]:
-    """(this DataLoader worker, workers), (0, 1) in the main process."""
-    info = get_worker_info()
-    return (info.id, info.num_workers) if info is not None else (0, 1)
 
 
 class ClipStream(ResumableStream):

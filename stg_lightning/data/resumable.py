@@ -17,6 +17,12 @@ from typing import Any
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 
+def reader_slot() -> tuple[int, int]:
+    """(this DataLoader worker, workers), (0, 1) in the main process."""
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
 class ResumableStream(IterableDataset):
     """Base of the training streams: subclasses give `__len__` (batches per epoch) and `slot_batches`."""
 
@@ -33,8 +39,7 @@ class ResumableStream(IterableDataset):
         epoch, delivered = self.position
         # A persistent worker calls __iter__ once per epoch on its own copy: it keeps count itself.
         self.position = (epoch + 1, 0)
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker, workers = reader_slot()
         slot = (worker + delivered) % workers
         yield from self.slot_batches(epoch, slot, workers, skip=len(range(slot, delivered, workers)))
 
