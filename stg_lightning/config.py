@@ -249,15 +249,19 @@ def _keys(parser: ArgumentParser, group: str) -> list[str]:
     return sorted(names)
 
 
+def unknown_key(key: str, valid: Sequence[str], where: str = "") -> str:
+    """`unknown key 'a.b' (did you mean 'c'?); valid keys of WHERE: ...` (the closest valid key as a hint)."""
+    close = difflib.get_close_matches(key.rpartition(".")[2], valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {key!r}{hint}; valid keys{f' of {where}' if where else ''}: {', '.join(valid)}"
+
+
 def _unknown(parser: ArgumentParser, key: str) -> str:
-    group, _, leaf = key.rpartition(".")
+    group = key.rpartition(".")[0]
     valid = _keys(parser, group)
     if group and not valid:  # the section itself is unknown
         return _unknown(parser, group)
-    where = f" of {group}" if group else ""
-    close = difflib.get_close_matches(leaf, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown key {key!r}{hint}; valid keys{where}: {', '.join(valid)}"
+    return unknown_key(key, valid, group)
 
 
 def _type_name(hint: Any) -> str:

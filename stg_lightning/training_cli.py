@@ -8,7 +8,6 @@ Imported only for these commands, so the tools of `stg` start without Lightning.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import inspect
 import re
@@ -27,7 +26,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from stg_lightning.backbones import BackboneConfig, InputSpec, OpenClipConfig, backbone_config
 from stg_lightning.backbones.open_clip_weights import resolve_checkpoint
 from stg_lightning.checkpoint_io import AtomicCheckpointIO
-from stg_lightning.config import explain_error
+from stg_lightning.config import explain_error, unknown_key
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
@@ -98,10 +97,7 @@ def describe_parse_error(parser: LightningArgumentParser, message: str, argv: li
     nested = re.search(r"Parser key \"([^\"]+)\".*?class_path '([^']+)':\s*Option '([^']+)' is not accepted", message, re.S)  # fmt: skip
     if nested:
         group, class_path, key = nested.groups()
-        valid = list(_class_parameters(class_path))
-        close = difflib.get_close_matches(key, valid, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown key {f'{group}.{key}'!r}{hint}; valid keys of {group} ({class_path}): {', '.join(valid)}"
+        return unknown_key(f"{group}.{key}", list(_class_parameters(class_path)), f"{group} ({class_path})")
     bad_value = re.search(r"Parser key \"([^\"]+)\".*?class_path '([^']+)'.*NestedArg\(key='([^']+)', val='([^']*)'\)", message, re.S)  # fmt: skip
     if bad_value:
         group, class_path, key, value = bad_value.groups()
