@@ -40,7 +40,6 @@ from stg_lightning.eval.settings import (
     base_config,
     checkpoint_settings,
     eval_settings,
-    predictions_settings,
     store_in_checkpoint,
 )
 from stg_lightning.runs import code_version
@@ -192,7 +191,7 @@ def test_predictions_carry_their_settings_and_are_scored_with_them(split, ckpt, 
     scoring = ["--scoring.tau=0.5", "--scoring.relative_tau=true"]
     argv = [*_gyt(split), "--ckpt", str(ckpt), *scoring, "--save_predictions", str(preds)]
     made = _results(argv, tmp_path / "made.json")
-    carried = predictions_settings(preds)
+    carried = read_predictions_settings(preds)
     assert carried is not None
     assert (carried["scoring"]["tau"], carried["scoring"]["relative_tau"]) == (0.5, True)
     assert carried["inference"] == made["settings"]["inference"] == to_dict(InferenceConfig())

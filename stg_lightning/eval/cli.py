@@ -34,7 +34,13 @@ from stg_lightning.config import Parsed, parse
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.rows import uniform_split_row
 from stg_lightning.eval.datasets import load_dataset
-from stg_lightning.eval.predictions import Predictions, PredictionsError, read_predictions, write_predictions
+from stg_lightning.eval.predictions import (
+    Predictions,
+    PredictionsError,
+    read_predictions,
+    read_predictions_settings,
+    write_predictions,
+)
 from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import BOOKKEEPING, DATASET_METRICS, ScoringConfig, score_predictions
@@ -43,7 +49,6 @@ from stg_lightning.eval.settings import (
     checkpoint_settings,
     eval_settings,
     overridden,
-    predictions_settings,
 )
 
 # Counts, not metrics: kept in the JSON, left out of the table.
@@ -121,7 +126,7 @@ def stored_settings(args: Namespace) -> StoredSettings | None:
     if given == ["ckpt"]:
         where, record = f"--ckpt {args.ckpt}", checkpoint_settings(args.ckpt)
     elif given == ["predictions"]:
-        where, record = f"--predictions {args.predictions}", predictions_settings(args.predictions)
+        where, record = f"--predictions {args.predictions}", read_predictions_settings(args.predictions)
     else:
         return None
     if record is None:

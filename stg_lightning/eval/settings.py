@@ -7,7 +7,8 @@ A settings record is a plain dict (JSON- and ``torch.load(weights_only=True)``-s
 
 It is stored in three places: a Lightning checkpoint under :data:`CHECKPOINT_KEY` (the readout the
 checkpoint's numbers are read with: `stg demo` writes it), a predictions file's ``settings`` head
-(`stg eval --save_predictions`, the demo's saved predictions) and every results JSON `stg eval` writes.
+(`stg eval --save_predictions`, the demo's saved predictions; read by
+`predictions.read_predictions_settings`) and every results JSON `stg eval` writes.
 `stg eval --ckpt X` / `--predictions F` start from X's / F's stored ``inference`` and ``scoring`` sections:
 dataclass defaults < stored settings < ``--config`` files < ``--key=value`` flags (:func:`base_config`).
 
@@ -24,7 +25,6 @@ from typing import Any
 
 from stg_lightning.config import as_config, from_dict, to_dict
 from stg_lightning.errors import StgUserError
-from stg_lightning.eval.predictions import read_predictions_settings
 from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
 from stg_lightning.runs import code_version
@@ -87,11 +87,6 @@ def checkpoint_settings(path: str | Path) -> dict[str, Any] | None:
         return None
     value = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     return dict(value) if isinstance(value, Mapping) else None
-
-
-def predictions_settings(path: str | Path) -> dict[str, Any] | None:
-    """The settings a predictions file (``.json`` / ``.npz``) carries in its head, or None."""
-    return read_predictions_settings(path)
 
 
 def base_config(settings: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[str]]:
