@@ -127,7 +127,7 @@ class StgCLI(LightningCLI):
         problems = missing_inputs(backbone_from_namespace(config.model.backbone), config.data)
         if problems:
             raise StgUserError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
-        exp = ExperimentConfig(**self._get(self.config, "experiment"))
+        self.experiment = exp = ExperimentConfig(**self._get(self.config, "experiment"))
         self.run, config.ckpt_path = resolve_run(
             Path(exp.output_dir) / exp.name, str(self.subcommand), config.get("ckpt_path")
         )
@@ -138,9 +138,8 @@ class StgCLI(LightningCLI):
         }
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        exp = ExperimentConfig(**self._get(self.config, "experiment"))
+        exp, run = self.experiment, self.run
         trainer_cfg = self._get(self.config_init, "trainer", default={})
-        run = self.run
         if trainer_cfg.get("logger") in (None, True):
             ckpt_path = self._get(self.config, "ckpt_path")
             resume_step = checkpoint_step(ckpt_path) if run.resumed else None
