@@ -51,9 +51,15 @@ def encode_clip(
 
 
 def cache_tokens(
-    shards: list[Path], out_dir: Path, backbone: nn.Module, device: str = "cpu", progress: bool = True
+    shards: list[Path],
+    out_dir: Path,
+    backbone: nn.Module,
+    device: str = "cpu",
+    progress: bool = True,
+    about: dict | None = None,
 ) -> dict:
-    """Write `out_dir/<shard name>` for every JPEG shard not done yet; returns (and saves) the summary."""
+    """Write `out_dir/<shard name>` for every JPEG shard not done yet; returns (and saves) the summary, with
+    `about`'s entries (e.g. the backbone's config) added."""
     if getattr(backbone, "temporal_stride", 1) != 1:
         raise ValueError("cached tokens need one token per frame; this backbone pools frames over time")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +73,7 @@ def cache_tokens(
                 writer.add(key, encode_clip(backbone, key, files, torch.device(device)))
             writer.close()
         counts[dst.name] = count_shard_samples(dst)
-    summary = {"source": [str(s) for s in shards], "shards": counts}
+    summary = {"source": [str(s) for s in shards], "shards": counts, **(about or {})}
     (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -80,7 +86,5 @@ def cache_tokens_for_shards(
     from stg_lightning.backbones import backbone_config, build_backbone, config_to_dict
 
     config = backbone_config({**backbone, "finetune": False})
-    summary = cache_tokens(shards, out_dir, build_backbone(config), device, progress)
-    summary["backbone"] = config_to_dict(config)
-    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=1))
-    return summary
+    about = {"backbone": config_to_dict(config)}
+    return cache_tokens(shards, out_dir, build_backbone(config), device, progress, about)
