@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stg-installed
 EXP ?= smoke
+# The paper's ablations vary its main setting (frozen CLIP, 4 GPUs), as the sweeps compose them.
+BASE ?= $(if $(filter ablations/%,$(EXP)),clip_frozen)
 DATASET ?= gyt
 SWEEP ?= table8_attention
 ARGS ?=
 DEMO_DIR ?= runs/demo
 BENCH_DIR ?= bench_results
 
-.PHONY: install test lint format train sweep bench demo reproduce readme data eval clean
+.PHONY: install system-deps test lint format train sweep bench demo reproduce readme data eval clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,18 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The one system package a test needs: Chromium and its driver (Debian's), for the viewer's browser test.
+# Installed when missing and this is root on Debian/Ubuntu; otherwise that test skips, saying why.
+BROWSER_PACKAGES := chromium chromium-driver
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing $(BROWSER_PACKAGES) (apt-get) for the viewer's browser test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null; }; \
+	else echo "make: $(BROWSER_PACKAGES) missing (sudo apt-get install $(BROWSER_PACKAGES)); the browser test will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,11 +42,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest -q
 
 train: $(STAMP)
-	$(BIN)/stg fit --config configs/defaults.yaml --config experiments/$(EXP).yaml $(ARGS)
+	$(BIN)/stg fit --config configs/defaults.yaml $(if $(BASE),--config experiments/$(BASE).yaml) --config experiments/$(EXP).yaml $(ARGS)
 
 # The README's result tables, rendered from the report files they name (reports/*/metrics.json).
 readme: $(STAMP)
@@ -47,6 +61,7 @@ bench: $(STAMP)
 	# B=16 on a CPU (B=64 takes most of an hour there; pass BENCH_MODEL_ARGS="--batch 64 --device cuda" on a GPU).
 	$(BIN)/python benchmarks/bench_model.py --out $(BENCH_DIR)/model.json $(or $(BENCH_MODEL_ARGS),--batch 16 --memory-batch 8)
 	$(BIN)/python benchmarks/bench_data.py --out $(BENCH_DIR)/data.json
+	$(BIN)/python benchmarks/bench_prepare.py --out $(BENCH_DIR)/prepare.json
 	$(BIN)/python benchmarks/bench_eval.py --out $(BENCH_DIR)/eval.json
 	$(BIN)/python benchmarks/bench_inference.py --out $(BENCH_DIR)/inference.json
 

@@ -1,4 +1,5 @@
-"""Inference cost per video-minute (decode at 1 fps + backbone + heads + heatmaps) → JSON.
+"""Inference cost per video-minute (decode at 1 fps + backbone + heads + heatmaps) → JSON, and the whole
+`stg ground` on the same video (inference + overlay mp4/GIF + viewer copy + timeline + page).
 
     .venv/bin/python benchmarks/bench_inference.py [--seconds 60] [--size 640 480] [--video-fps 25]
         [--queries 8] [--model stg-tiny-vit] [--embed-dim 32] [--device cpu] [--threads 2] [--out F]
@@ -26,6 +27,7 @@ from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.video import iter_frames_at_fps, write_video
 from stg_lightning.eval.inference import InferenceConfig, predict_video
 from stg_lightning.eval.records import Segment, VideoRecord
+from stg_lightning.ground import RenderConfig, ground_video
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
 
 SETTINGS = {
@@ -94,6 +96,9 @@ def main() -> None:
         start = time.perf_counter()
         predict_video(model, video, record, cfg)
         timings[name] = (time.perf_counter() - start) / minutes
+    start = time.perf_counter()
+    ground_video(model, video, queries, Path(args.workdir) / "ground", render=RenderConfig())
+    timings["stg_ground"] = (time.perf_counter() - start) / minutes
 
     result = {
         "benchmark": "inference_per_video_minute",

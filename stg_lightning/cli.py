@@ -15,6 +15,10 @@ from stg_lightning.errors import StgUserError, user_message
 # code, what it does for `stg --help`).
 TOOLS = {
     "prepare": ("stg_lightning.data.prepare:main", "narrated videos + captions → WebDataset clip shards"),
+    "prepare-merge": (
+        "stg_lightning.data.prepare_merge:main",
+        "join the parts of `stg prepare --part I/N`: merged summary + shard list",
+    ),
     "synth": ("stg_lightning.synth.cli:main", "generate the synthetic narrated benchmark"),
     "pretrain": ("stg_lightning.pretrain.cli:main", "pretrain the tiny stand-in backbone image–text"),
     "eval": ("stg_lightning.eval.cli:main", "predict and score GYT / MYT / YC-Inter"),
@@ -22,6 +26,11 @@ TOOLS = {
         "stg_lightning.eval.combine:main",
         "*when* from one predictions file, *where* from another",
     ),
+    "ground": (
+        "stg_lightning.ground.cli:ground_main",
+        "a model on your own video + queries → predictions, timeline, overlay video, HTML viewer",
+    ),
+    "view": ("stg_lightning.ground.cli:view_main", "an HTML viewer page per video of any predictions file"),
     "tables": ("stg_lightning.report.tables:main", "the paper's results tables from evaluation JSON files"),
     "readme": (
         "stg_lightning.report.readme:main",

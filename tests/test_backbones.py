@@ -279,6 +279,31 @@ def test_cached_tag_is_loaded_from_cache(tmp_path, monkeypatch, frames):
     torch.testing.assert_close(bb.encode_frames(frames).global_, expected)
 
 
+def test_a_quick_gelu_tag_builds_quick_gelu_towers_and_checkpoints_keep_them(tmp_path, monkeypatch, frames):
+    # OpenAI's CLIP weights were trained with QuickGELU; open_clip's tag config says so. Built with
+    # pretrained=None and loaded after, the model must still use QuickGELU (and its rebuild from a training
+    # checkpoint, with no tag left, too): else every feature is silently off.
+    torch.manual_seed(5)
+    model = open_clip.create_model(TINY, force_quick_gelu=True).eval()
+    cached = tmp_path / "quick.pt"
+    torch.save(model.state_dict(), cached)
+    tag = {"url": "https://x/quick.pt", "quick_gelu": True}
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda name, t: tag if t == "quicktag" else {})
+    cfg = tiny_cfg(pretrained="quicktag", cache_dir=str(tmp_path))
+    bb = OpenClipBackbone(cfg)
+    with torch.no_grad():
+        expected = model.encode_image(frames.flatten(0, 1)).view(2, 3, -1)
+        gelu = open_clip.create_model(TINY).eval()
+        gelu.load_state_dict(model.state_dict())
+        plain = gelu.encode_image(frames.flatten(0, 1)).view(2, 3, -1)
+    torch.testing.assert_close(bb.encode_frames(frames).global_, expected)
+    assert not torch.allclose(plain, expected)  # the activation matters: this test can fail
+    rebuilt = cfg.without_weights()
+    assert (rebuilt.pretrained, rebuilt.quick_gelu) == (None, True)
+    assert any(type(m).__name__ == "QuickGELU" for m in OpenClipBackbone(rebuilt).modules())
+    assert not tiny_cfg().uses_quick_gelu()
+
+
 def test_normalize_uses_clip_statistics():
     bb = OpenClipBackbone(tiny_cfg())
     white = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)

@@ -63,7 +63,7 @@ TINY_S3D = {
                 "vocabulary": list(DEFAULT_WORDS),
                 "embed_dim": 16,
                 "word_dim": 8,
-                "text_hidden_dim": 16,
+                "text_hidden_dim": 24,  # != embed_dim, as in the real S3D (2048 vs 512)
             },
         }
     },

@@ -115,3 +115,39 @@ def test_loss_on_cached_tokens_equals_loss_on_the_fly(tmp_path):
     loss_cached = grounding_loss(frames, cached.frame_mask, text)
     assert loss_cached.item() == pytest.approx(loss_fly.item(), rel=1e-3)
     assert loss_fly.item() > 0.1  # not trivially zero
+
+
+@pytest.mark.slow
+def test_cached_tokens_of_real_clips_with_vit_b32_equal_the_backbone_on_their_frames(tmp_path, real_clips):
+    """bikes.mp4 (640x272 H.264) → 224-px shards → tokens of a random-init ViT-B-32 at 224 px (the paper's
+    shapes: 7x7 grid, 512-d): the cached tokens equal the backbone run on the same clip's frames."""
+    from stg_lightning.data.prepare import PrepareConfig
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "bikes.mp4").symlink_to(real_clips["bikes"])
+    captions = {"bikes": {"start": [1.0, 5.0], "end": [3.0, 8.0], "text": ["ride a bike", "cross the road"]}}
+    (tmp_path / "caption.json").write_text(json.dumps(captions))
+    cfg = PrepareConfig(
+        videos=str(tmp_path / "videos"), captions=str(tmp_path / "caption.json"), out=str(tmp_path / "out"),
+        fps=2.0, num_frames=4, min_time=2.0, short_side=224, shard_size=2, workers=0,
+    )  # fmt: skip
+    write_shards(cfg, progress=False)
+    torch.manual_seed(0)
+    spec = OpenClipConfig(model_name="ViT-B-32", pretrained=None)
+    backbone = build_backbone(spec).eval()
+    shard = Path(cfg.out) / "clips-000000.tar"
+    cache_tokens([shard], Path(cfg.out) / "tokens", backbone, progress=False)
+    common = dict(batch_size=2, num_workers=0, num_frames=4, inputs=spec.input_spec())
+    fly = batch_of(ShardDataModule(str(shard), str(shard), random_crop=False, **common))
+    cached_path = str(Path(cfg.out) / "tokens" / shard.name)
+    cached = batch_of(ShardDataModule(cached_path, cached_path, use_cached_tokens=True, **common))
+    assert fly.frames.shape[-2:] == (224, 224) and cached.tokens.grid == (7, 7)
+    assert cached.tokens.patches.shape[2:] == (49, 512) and fly.frame_mask.sum().item() == 8
+    with torch.no_grad():
+        tokens = backbone.encode_frames(backbone.normalize(fly.frames))
+        text = backbone.encode_text(fly.text_ids)
+    frames, words = cached.tokens.to(torch.float32), cached.text_tokens.to(torch.float32)
+    # stored as fp16: equal to within its rounding
+    torch.testing.assert_close(frames.global_, tokens.global_, atol=2e-3, rtol=2e-3)
+    torch.testing.assert_close(frames.patches, tokens.patches, atol=2e-3, rtol=2e-3)
+    torch.testing.assert_close(words.sentence, text.sentence, atol=2e-3, rtol=2e-3)

@@ -32,6 +32,7 @@ from stg_lightning.eval.predictions import validate_predictions
 from stg_lightning.eval.readout import InferenceConfig, clip_record, clip_windows, scored_dataset
 from stg_lightning.eval.records import DatasetReport, EvalDataset, Segment, VideoRecord
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
+from stg_lightning.selection import SelectionConfig
 
 SIM = torch.tensor([[0.6, 0.2], [0.4, 0.45], [0.1, 0.7], [0.55, 0.5]])
 
@@ -249,8 +250,9 @@ def test_second_windows_are_centred_and_padded_at_the_edges():
 def s3d_model():
     torch.manual_seed(0)
     backbone = S3DConfig(vocabulary=["crack", "egg", "cut", "tomato", "bowl"], image_size=64)
+    selection = SelectionConfig(text_granularity="global")  # S3D's words are not in its sentence space
     return GroundingModel(
-        backbone, global_head=GlobalHeadConfig(embed_dim=16), local_head=LocalHeadConfig(16, 4)
+        backbone, selection, global_head=GlobalHeadConfig(embed_dim=16), local_head=LocalHeadConfig(16, 4)
     ).eval()
 
 

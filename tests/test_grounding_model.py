@@ -98,3 +98,16 @@ def test_encode_video_normalises_uint8_frames_like_the_backbone():
     from_uint8, _ = model.encode_video(raw, torch.ones(1, 2, dtype=torch.bool))
     from_float, _ = model.encode_video(model.normalize(raw), torch.ones(1, 2, dtype=torch.bool))
     torch.testing.assert_close(from_uint8.global_, from_float.global_)
+
+
+def test_a_mixed_selection_cell_on_a_backbone_with_two_spaces_fails_at_build_time():
+    # S3D-word2vec: 2048-d word tokens, 512-d sentence token. Text local × video global would put the words
+    # through the sentence projection and fail at the first training step; it fails when the model is built.
+    from stg_lightning.backbones import S3DConfig
+
+    s3d = S3DConfig(vocabulary=["crack", "egg"], image_size=64)
+    with pytest.raises(ValueError, match=r"word tokens \(dim 2048\).*selection.text_granularity=global"):
+        GroundingModel(s3d, SelectionConfig(text_granularity="local", video_granularity="global"))
+    model = GroundingModel(s3d, SelectionConfig(text_granularity="global", video_granularity="global"))
+    assert model.backbone.word_dim != model.backbone.sentence_dim
+    GroundingModel(s3d, SelectionConfig(strategy="random"))  # no similarity: nothing to project

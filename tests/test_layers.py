@@ -24,9 +24,9 @@ LAYERS = [
     {"data", "selection"},
     {"model"},
     {"losses", "optim"},
-    {"lit_module", "prediction_writer", "loggers", "sigterm"},
+    {"lit_module", "prediction_writer", "loggers", "sigterm", "log_progress"},
     {"eval", "pretrain"},
-    {"report"},
+    {"report", "ground"},
     {"demo_eval", "sweep"},
     {"demo", "reproduce", "cli", "training_cli", "__main__"},
 ]

@@ -51,6 +51,9 @@ class OpenClipConfig:
         embedding).
     download: allow fetching a tag's weights when they are not cached (never when HF_HUB_OFFLINE=1).
     cache_dir: open_clip/HF cache directory (None = their defaults).
+    quick_gelu: the towers' activation. None = what the weights were trained with: the pretrained tag's
+        setting (QuickGELU for OpenAI's CLIP weights: "ViT-B-32" + "openai"), else the model config's (plain
+        GELU unless the name ends in "-quickgelu"). Set it for a local file of QuickGELU weights.
     """
 
     model_name: str = "ViT-B-32"
@@ -63,6 +66,15 @@ class OpenClipConfig:
     image_size: int | None = None
     download: bool = True
     cache_dir: str | None = None
+    quick_gelu: bool | None = None
+
+    def uses_quick_gelu(self) -> bool:
+        """Whether to force QuickGELU: `quick_gelu` when set, else the pretrained tag's setting."""
+        if self.quick_gelu is not None:
+            return self.quick_gelu
+        if not self.pretrained:  # a file or an unknown name has no tag config: {}
+            return False
+        return bool(open_clip.get_pretrained_cfg(self.model_name, self.pretrained).get("quick_gelu", False))
 
     def input_spec(self) -> InputSpec:
         """Frame size and tokenizer the data must use for this model (read from its open_clip config)."""
@@ -79,8 +91,9 @@ class OpenClipConfig:
         return InputSpec(image_size=size, tokenizer=self.model_name, context_length=context)
 
     def without_weights(self) -> OpenClipConfig:
-        """The same architecture with nothing loaded (weights come from a checkpoint's state dict)."""
-        return replace(self, pretrained=None)
+        """The same architecture with nothing loaded (weights come from a checkpoint's state dict); the
+        activation the tag implied is kept."""
+        return replace(self, pretrained=None, quick_gelu=self.uses_quick_gelu())
 
 
 @dataclass

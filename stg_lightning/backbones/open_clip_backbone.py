@@ -33,7 +33,7 @@ class OpenClipBackbone(Backbone):
         super().__init__(cfg.finetune)
         register_tiny_configs()
         model, tag_cfg = create_open_clip(
-            cfg.model_name, cfg.pretrained, cfg.image_size, cfg.cache_dir, cfg.download
+            cfg.model_name, cfg.pretrained, cfg.image_size, cfg.cache_dir, cfg.download, cfg.uses_quick_gelu()
         )
         self.visual = model.visual
         self._init_text_tower(model, cfg.model_name)

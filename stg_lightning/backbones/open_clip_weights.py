@@ -29,8 +29,11 @@ def create_open_clip(
     image_size: int | None = None,
     cache_dir: str | None = None,
     download: bool = True,
+    quick_gelu: bool = False,
 ) -> tuple[nn.Module, dict]:
-    """Build `model_name` and load `pretrained` (None, tag or file). Returns (model, tag's pretrained cfg)."""
+    """Build `model_name` (with QuickGELU when `quick_gelu`: building with pretrained=None and loading the
+    weights after skips open_clip's own tag → activation choice) and load `pretrained` (None, tag or file).
+    Returns (model, tag's pretrained cfg)."""
     if model_name not in open_clip.list_models():
         raise ValueError(
             f"model.backbone.model_name={model_name!r} is not an open_clip model; "
@@ -40,7 +43,9 @@ def create_open_clip(
     if pretrained:
         checkpoint, tag_cfg = resolve_checkpoint(model_name, pretrained, cache_dir, download)
     with _quiet_random_init():  # weights come next (a tag/file here, or a training checkpoint later)
-        model = open_clip.create_model(model_name, pretrained=None, force_image_size=image_size)
+        model = open_clip.create_model(
+            model_name, pretrained=None, force_image_size=image_size, force_quick_gelu=quick_gelu
+        )
     if checkpoint is not None:
         load_open_clip_weights(model, checkpoint, model_name)
     return model, tag_cfg

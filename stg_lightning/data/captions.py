@@ -1,14 +1,20 @@
-"""HowTo100M-style ASR captions: `caption.json` or a folder of per-video `start,end,text` CSV files."""
+"""HowTo100M-style ASR captions: a streamed `caption.json` or a folder of per-video `start,end,text` CSVs."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stg_lightning.data.json_stream import (
+    JSONStreamError,
+    NotAnObjectError,
+    error_line,
+    object_items,
+    restore_non_finite,
+)
 from stg_lightning.errors import StgUserError
 
 
@@ -60,24 +66,28 @@ def valid_times(sentence: Sentence) -> bool:
     )
 
 
-def load_caption_json(path: Path) -> dict[str, list[Sentence]]:
-    """Read `{video_id: {"start": [...], "end": [...], "text": [...]}}` (HowTo100M `caption.json`)."""
+def _json_captions(path: Path, keep: Container[str] | None) -> Iterator[tuple[str, list[Sentence] | None]]:
+    """Stream `{video_id: {"start": [...], "end": [...], "text": [...]}}` (HowTo100M `caption.json`)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        with open(path, "rb") as f:
+            for video_id, cap in object_items(f):
+                if keep is not None and video_id not in keep:
+                    yield video_id, None
+                    continue
+                try:
+                    lists = [restore_non_finite(cap[key]) for key in ("start", "end", "text")]
+                except (KeyError, TypeError) as err:
+                    raise StgUserError(
+                        f"{path}: video {video_id!r} needs 'start', 'end' and 'text' lists"
+                    ) from err
+                yield video_id, _sentences(video_id, *lists, path)
+    except JSONStreamError as err:
         raise StgUserError(
-            f"{path}: cannot read captions JSON (UTF-8 `{{video_id: {{start, end, text}}}}`): {err}"
+            f"{path}: cannot read captions JSON (UTF-8 `{{video_id: {{start, end, text}}}}`): "
+            f"{error_line(err)}"
         ) from None
-    if not isinstance(raw, dict):
-        raise StgUserError(f"{path}: expected a JSON object keyed by video id")
-    out = {}
-    for video_id, cap in raw.items():
-        try:
-            out[video_id] = _sentences(video_id, cap["start"], cap["end"], cap["text"], path)
-        except (KeyError, TypeError) as err:
-            raise StgUserError(f"{path}: video {video_id!r} needs 'start', 'end' and 'text' lists") from err
-    return out
+    except NotAnObjectError:
+        raise StgUserError(f"{path}: expected a JSON object keyed by video id") from None
 
 
 def load_caption_csv(path: Path) -> list[Sentence]:
@@ -96,31 +106,28 @@ def load_caption_csv(path: Path) -> list[Sentence]:
     )
 
 
-def load_captions(path: str | Path) -> dict[str, list[Sentence]]:
-    """Captions by video id from a `caption.json` file or a folder of `<video_id>.csv` files."""
+def iter_captions(
+    path: str | Path, keep: Container[str] | None = None
+) -> Iterator[tuple[str, list[Sentence] | None]]:
+    """(video id, sentences) of every captioned video of a `caption.json` file or a folder of `<video_id>.csv`
+    files, in file order, streamed (never the whole file in memory): sentences are read and checked only
+    for the ids in `keep` (every id when None), None for the others."""
     path = Path(path)
     if path.is_dir():
-        return {p.stem: load_caption_csv(p) for p in sorted(path.glob("*.csv"))}
-    if path.suffix == ".json" and path.is_file():
-        return load_caption_json(path)
-    raise StgUserError(
-        f"captions {str(path)!r} not found: give a HowTo100M caption.json file or a folder of per-video CSVs"
-        " (set --captions or `captions:` in configs/data/prepare.yaml)"
-    )
+        for file in sorted(path.glob("*.csv")):
+            yield file.stem, load_caption_csv(file) if keep is None or file.stem in keep else None
+    elif path.suffix == ".json" and path.is_file():
+        yield from _json_captions(path, keep)
+    else:
+        raise StgUserError(
+            f"captions {str(path)!r} not found: give a HowTo100M caption.json file or a folder of per-video"
+            " CSVs (set --captions or `captions:` in configs/data/prepare.yaml)"
+        )
 
 
-def captions_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a caption file, or of every CSV's name and content in a caption folder; read in chunks
-    (HowTo100M's caption.json is several GB)."""
-    path = Path(path)
-    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())  # file boundaries count too
-        with open(file, "rb") as f:
-            while block := f.read(chunk):
-                digest.update(block)
-    return digest.hexdigest()
+def load_captions(path: str | Path, keep: Container[str] | None = None) -> dict[str, list[Sentence]]:
+    """Captions by video id (of the ids in `keep`, when given), see `iter_captions`."""
+    return {video_id: s for video_id, s in iter_captions(path, keep) if s is not None}
 
 
 def clip_window(start: float, end: float, min_time: float) -> tuple[float, float]:

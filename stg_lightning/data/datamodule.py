@@ -1,6 +1,7 @@
-"""ShardDataModule: streams clip shards (local paths, brace patterns, globs, or any URL webdataset opens:
-`pipe:`, `s3://` through its gopen) with per-rank/per-worker shard splitting or resampling, a shuffle buffer,
-decoding + augmentation + tokenisation in the workers, and padded, masked batches.
+"""ShardDataModule: streams clip shards (local paths, brace patterns, globs, `.txt` shard lists such as
+`stg prepare-merge`'s, or any URL webdataset opens: `pipe:`, `s3://` through its gopen) with
+per-rank/per-worker shard splitting or resampling, a shuffle buffer, decoding + augmentation +
+tokenisation in the workers, and padded, masked batches.
 
 Epochs are nominal: every rank steps exactly workers · ceil(epoch_length / (world_size·batch_size·workers))
 batches, repeating its shards when it runs out, so DDP ranks never wait on each other at the end of an epoch.
@@ -253,7 +254,7 @@ class ShardDataModule(L.LightningDataModule):
     `stg prepare --cache-tokens` (`<out>/tokens/`) and batches carry backbone tokens instead of frames.
     `clips_per_video` k > 1 keeps up to k clips of one video next to each other through the shuffle, so a
     training batch holds B / k videos with k clips each: in-video negatives, which share the scene and differ
-    in what is done when (docs/method.md §7); 1 = independent clips, as the paper samples.
+    in what is done when (docs/method.md §1, §5); 1 = independent clips, as the paper samples.
     After transfer to the device, frames are CLIP-normalised float32 and cached tokens float32.
     """
 

@@ -7,9 +7,11 @@ process pool; the main process writes shards in video order, so output does not 
 workers. After
 every finished shard the run state is saved: a killed run resumes where it stopped and produces the same
 shards as an uninterrupted one. The state also records the settings and a fingerprint of the inputs
-(caption content, video sizes and mtimes): a rerun into the same folder after they changed, or with a shard
-there cut short, stops with an error unless `--overwrite` redoes the folder. `summary.json` lists shard
-sizes, counts and every skipped item and reason.
+(the videos' captions, video sizes and mtimes): a rerun into the same folder after they changed, or with a
+shard there cut short, stops with an error unless `--overwrite` redoes the folder. `summary.json` lists
+shard sizes, counts and every skipped item and reason. The caption file is streamed, keeping only the
+captions of the videos being prepared. `--part I/N` prepares the I-th of N slices of the sorted videos
+into its own folder, e.g. one SLURM array task each; `stg prepare-merge` (prepare_merge.py) joins them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,7 +31,7 @@ from pathlib import Path
 from PIL import Image
 
 from stg_lightning.config import parse
-from stg_lightning.data.captions import Sentence, captions_digest, clip_window, load_captions, valid_times
+from stg_lightning.data.captions import Sentence, clip_window, iter_captions, valid_times
 from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
 from stg_lightning.data.video import NotAVideoError, TruncatedVideoError, VideoReader, sample_times
 from stg_lightning.errors import StgUserError
@@ -70,6 +73,9 @@ class PrepareConfig:
     backbone: dict = field(default_factory=dict)
     device: str = "cpu"  # device for --cache-tokens
     overwrite: bool = False  # redo `out` if its shards came from other inputs or settings, or are damaged
+    # "I/N" (1-based, as SLURM array ids; "" = all videos): only the I-th of N contiguous runs of the sorted
+    # video ids, into <out>/part-000I-of-000N/ (resumable like a whole run); `stg prepare-merge` joins them.
+    part: str = ""
 
     def __post_init__(self) -> None:
         checks = [
@@ -86,6 +92,38 @@ class PrepareConfig:
         for key, ok, what in checks:
             if not ok:
                 raise StgUserError(f"prepare: {key} must be {what}, got {getattr(self, key)!r} (--{key}=...)")
+        if self.part:
+            parse_part(self.part)
+
+
+def parse_part(part: str) -> tuple[int, int]:
+    """(I, N) of `--part I/N`, 1 <= I <= N."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(part))
+    if match and 1 <= int(match[1]) <= int(match[2]):
+        return int(match[1]), int(match[2])
+    raise StgUserError(
+        f"prepare: part must be 'I/N' with 1 <= I <= N (e.g. --part=2/8: the 2nd of 8 parts), got {part!r}"
+    )
+
+
+def part_folder(out: str | Path, index: int, parts: int) -> Path:
+    return Path(out) / f"part-{index:04d}-of-{parts:04d}"
+
+
+def output_dir(cfg: PrepareConfig) -> Path:
+    """Where `cfg`'s shards go: `out`, or its part's folder in it."""
+    return part_folder(cfg.out, *parse_part(cfg.part)) if cfg.part else Path(cfg.out)
+
+
+def part_videos(video_ids: list[str], part: str) -> list[str]:
+    """The sorted ids of part "I/N" (all of them for ""): the I-th of N contiguous runs of near-equal
+    length. Contiguous runs of a sorted list depend on nothing but the list, and the parts' shards read in
+    part order hold the clips in a whole run's order."""
+    ids = sorted(video_ids)
+    if not part:
+        return ids
+    index, parts = parse_part(part)
+    return ids[(index - 1) * len(ids) // parts : index * len(ids) // parts]
 
 
 @dataclass
@@ -198,12 +236,22 @@ def clips_for_video(job: VideoJob, cfg: PrepareConfig) -> VideoResult:
     return result
 
 
-def build_jobs(cfg: PrepareConfig) -> tuple[list[VideoJob], int]:
-    """Jobs in video-id order, and the number of captioned videos that have no video file."""
+def build_jobs(cfg: PrepareConfig) -> tuple[list[VideoJob], int, list[str]]:
+    """Jobs of `cfg`'s part in video-id order, the number of captioned videos that have no video file, and
+    the sorted ids of all videos found (what the parts are cut from). The captions are streamed: only
+    those of the part's videos are parsed and kept."""
     videos = find_videos(cfg.videos)
-    captions = load_captions(cfg.captions)
-    jobs = [VideoJob(vid, path, captions.get(vid, [])) for vid, path in sorted(videos.items())]
-    return jobs, len(set(captions) - set(videos))
+    video_ids = sorted(videos)
+    mine = part_videos(video_ids, cfg.part)
+    captions: dict[str, list[Sentence]] = {}
+    orphans: set[str] = set()
+    for video_id, sentences in iter_captions(cfg.captions, keep=set(mine)):
+        if sentences is not None:
+            captions[video_id] = sentences
+        elif video_id not in videos:
+            orphans.add(video_id)
+    jobs = [VideoJob(vid, videos[vid], captions.get(vid, [])) for vid in mine]
+    return jobs, len(orphans), video_ids
 
 
 @dataclass
@@ -237,9 +285,18 @@ class PrepareState:
         os.replace(tmp, out / STATE_NAME)
 
 
-def input_fingerprint(cfg: PrepareConfig, jobs: list[VideoJob]) -> dict[str, str]:
-    """Digests of what the shards are made from: the captions' content, and each video's path, size and
-    mtime (file stats, not content: hashing terabytes of video on every rerun would cost too much)."""
+def input_fingerprint(cfg: PrepareConfig, jobs: list[VideoJob], video_ids: list[str]) -> dict[str, str]:
+    """Digests of what the shards are made from: the jobs' sentences, each video's path, size and mtime
+    (file stats, not content: hashing terabytes of video on every rerun would cost too much) and, for a
+    part, the list of all videos the parts are cut from (it decides which videos are this part's).
+
+    The sentences as parsed, not the caption file's bytes: hashing HowTo100M's several-GB caption.json
+    would add a full read to every run of every part (the streamed parse reads it anyway, and keeps only
+    this part's captions), and an edit to other videos' captions changes nothing in these shards."""
+    captions = hashlib.sha256()
+    for job in jobs:
+        sentences = [[s.start, s.end, s.text] for s in job.sentences]
+        captions.update(json.dumps([job.video_id, sentences]).encode())
     lines = []
     for job in jobs:
         try:
@@ -248,15 +305,34 @@ def input_fingerprint(cfg: PrepareConfig, jobs: list[VideoJob]) -> dict[str, str
         except OSError:  # a missing file (skipped as missing_video): its appearing later is a change too
             lines.append(f"{job.path}\tmissing")
     videos = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-    return {"captions": captions_digest(cfg.captions), "videos": videos}
+    inputs = {"captions": captions.hexdigest(), "videos": videos}
+    if cfg.part:
+        inputs["partition"] = hashlib.sha256("\n".join(video_ids).encode()).hexdigest()
+    return inputs
+
+
+def output_settings(cfg: PrepareConfig) -> dict:
+    """The values of OUTPUT_FIELDS, as the run state records them."""
+    return {k: getattr(cfg, k) for k in OUTPUT_FIELDS}
+
+
+def other_settings(state: PrepareState, config: dict) -> str | None:
+    """Which settings of `state` differ from `config` (an `output_settings()` dict), or None."""
+    if state.config == config:
+        return None
+    changed = sorted(k for k in config if state.config.get(k) != config[k])
+    return f"holds shards prepared with other settings ({', '.join(changed)} differ)"
 
 
 def stale_reason(state: PrepareState, config: dict, inputs: dict, cfg: PrepareConfig) -> str | None:
     """Why the shards of `state` are not those `cfg` would write now, or None if they are."""
-    if state.config != config:
-        changed = sorted(k for k in config if state.config.get(k) != config[k])
-        return f"holds shards prepared with other settings ({', '.join(changed)} differ)"
-    what = {"captions": f"the content of {cfg.captions}", "videos": f"the video files in {cfg.videos}"}
+    if problem := other_settings(state, config):
+        return problem
+    what = {
+        "captions": f"the captions of these videos in {cfg.captions}",
+        "videos": f"the video files in {cfg.videos}",
+        "partition": f"the list of videos in {cfg.videos}, which decides each part's videos",
+    }
     changed = [what[k] for k in inputs if state.inputs.get(k) != inputs[k]]
     if changed:
         return f"the inputs changed since the shards in it were written ({' and '.join(changed)})"
@@ -294,7 +370,7 @@ def remove_outputs(out: Path, state: PrepareState) -> None:
 def load_state(out: Path, cfg: PrepareConfig, inputs: dict[str, str]) -> PrepareState:
     """The saved progress in `out` if it matches `cfg` and `inputs` and its shards are intact; otherwise a
     fresh state after clearing `out` (with `cfg.overwrite`) or a StgUserError saying what differs."""
-    config = {k: getattr(cfg, k) for k in OUTPUT_FIELDS}
+    config = output_settings(cfg)
     path = out / STATE_NAME
     if not path.is_file():
         return PrepareState(config, inputs)
@@ -320,10 +396,10 @@ def _results(jobs: list[VideoJob], cfg: PrepareConfig) -> Iterator[VideoResult]:
 
 def write_shards(cfg: PrepareConfig, progress: bool = True) -> dict:
     """Write (or finish writing) the JPEG shards of `cfg`; returns the summary also saved as summary.json."""
-    out = Path(cfg.out)
+    out = output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    jobs, orphan_captions = build_jobs(cfg)
-    state = load_state(out, cfg, input_fingerprint(cfg, jobs))
+    jobs, orphan_captions, video_ids = build_jobs(cfg)
+    state = load_state(out, cfg, input_fingerprint(cfg, jobs, video_ids))
     for stale in out.glob("*.tar.tmp"):  # a shard a killed run was writing
         stale.unlink()
     if not state.done:
@@ -384,7 +460,7 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict:
     if cfg.cache_tokens:
         from stg_lightning.data.cache_tokens import cache_tokens_for_shards  # imports torch + the backbone
 
-        out = Path(cfg.out)
+        out = output_dir(cfg)
         shards = [out / name for name in sorted(summary["shards"])]
         backbone = {**cfg.backbone, "model_name": cfg.model_name, "pretrained": cfg.pretrained}
         summary["tokens"] = cache_tokens_for_shards(shards, out / "tokens", backbone, cfg.device, progress)
@@ -403,6 +479,6 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"stg prepare: {summary['sentences_written']} clips from {summary['videos_read']} videos in "
         f"{len(summary['shards'])} shards ({summary['pattern']}); skipped {summary['skipped_counts']};"
-        f" details in {Path(cfg.out) / SUMMARY_NAME}"
+        f" details in {output_dir(cfg) / SUMMARY_NAME}"
     )
     return 0

@@ -119,12 +119,29 @@ def is_url(path: str) -> bool:
     return path.startswith("pipe:") or ("://" in path and not path.startswith("file://"))
 
 
+def listed_shards(pattern: str, config_key: str) -> list[str]:
+    """The lines of a `.txt` shard list file (`stg prepare-merge` writes `<out>/shards.txt`): paths,
+    patterns or URLs, a relative path relative to the file (the folder can move as a whole); any other
+    pattern as itself."""
+    if not pattern.endswith(".txt") or is_url(pattern):
+        return [pattern]
+    path = Path(pattern.removeprefix("file://"))
+    if not path.is_file():
+        raise StgUserError(
+            f"{config_key}: shard list {pattern!r} not found (`stg prepare-merge` writes <out>/shards.txt)"
+        )
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [ln if is_url(ln) else str(path.parent / ln) for ln in lines if ln and not ln.startswith("#")]
+
+
 def expand_shards(pattern: str | list[str], config_key: str) -> list[str]:
-    """Shard paths/URLs from a brace pattern (`a-{000..009}.tar`, `::`-joined), a local glob, or a list.
+    """Shard paths/URLs from a brace pattern (`a-{000..009}.tar`, `::`-joined), a local glob, a `.txt`
+    shard list file, or a list of these.
 
     Local files must exist; the error names the pattern, the config key and how to create shards.
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    patterns = [line for pat in patterns for line in listed_shards(pat, config_key)]
     urls: list[str] = []
     for pat in patterns:
         for url in wds.shardlists.expand_urls(pat):

@@ -48,6 +48,44 @@ def sample_times(start: float, end: float, fps: float, max_frames: int | None = 
     return [k / fps for k in range(first, last)]
 
 
+class VideoWriter:
+    """An open output video: `write(HxWx3 uint8)` frame by frame (even H and W) at a constant frame rate;
+    `options` go to the muxer (e.g. {"movflags": "faststart"}: the mp4 index before the frames, as web
+    videos have it), `codec_options` to the encoder (e.g. {"preset": "veryfast"}). Several writers can take
+    frames from one decoding pass."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: int | Fraction,
+        codec: str = "libx264",
+        options: dict[str, str] | None = None,
+        codec_options: dict[str, str] | None = None,
+    ) -> None:
+        self.container = av.open(str(path), mode="w", options=options or {})
+        self.fps, self.codec, self.codec_options = fps, codec, codec_options or {}
+        self.stream = None
+
+    def write(self, image: np.ndarray) -> None:
+        if self.stream is None:
+            self.stream = self.container.add_stream(self.codec, rate=self.fps, options=self.codec_options)
+            self.stream.height, self.stream.width = image.shape[:2]
+            self.stream.pix_fmt = "yuv420p"
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.container.mux(self.stream.encode())
+        self.container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],
@@ -55,19 +93,10 @@ def write_video(
     codec: str = "libx264",
     options: dict[str, str] | None = None,
 ) -> None:
-    """Encode HxWx3 uint8 frames (even H and W) to a video file at a constant frame rate; `options` go to the
-    muxer (e.g. {"movflags": "faststart"}: the mp4 index before the frames, as web videos have it)."""
-    with av.open(str(path), mode="w", options=options or {}) as container:
-        stream = None
+    """Encode HxWx3 uint8 frames (even H and W) to a video file at a constant frame rate (see VideoWriter)."""
+    with VideoWriter(path, fps, codec, options) as writer:
         for image in frames:
-            if stream is None:
-                stream = container.add_stream(codec, rate=fps)
-                stream.height, stream.width = image.shape[:2]
-                stream.pix_fmt = "yuv420p"
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        if stream is not None:
-            container.mux(stream.encode())
+            writer.write(image)
 
 
 class VideoDecodeError(ValueError):
@@ -152,13 +181,15 @@ class VideoReader:
         if target is None:
             return
         prev: tuple[float, av.VideoFrame] | None = None
-        cached: tuple[int, np.ndarray] | None = None  # the last converted frame, reused when fps > video fps
+        # The last converted frame, reused when fps > video fps. The frame itself is held, not its id(): a
+        # freed frame's id is reused by a later one, which then got the old frame's pixels.
+        cached: tuple[av.VideoFrame, np.ndarray] | None = None
 
         def rgb(frame: av.VideoFrame) -> np.ndarray:
             nonlocal cached
-            if cached is None or cached[0] != id(frame):
+            if cached is None or cached[0] is not frame:
                 width, height = self.size
-                cached = (id(frame), frame.to_ndarray(format="rgb24", width=width, height=height))
+                cached = (frame, frame.to_ndarray(format="rgb24", width=width, height=height))
             return cached[1]
 
         for t, frame in self._decoded(target):

@@ -38,18 +38,12 @@ from stg_lightning.eval.predictions import (
     Predictions,
     PredictionsError,
     read_predictions,
-    read_predictions_settings,
     write_predictions,
 )
 from stg_lightning.eval.readout import InferenceConfig, scored_dataset
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import BOOKKEEPING, DATASET_METRICS, ScoringConfig, score_predictions
-from stg_lightning.eval.settings import (
-    base_config,
-    checkpoint_settings,
-    eval_settings,
-    overridden,
-)
+from stg_lightning.eval.settings import SECTIONS, describe_stored, eval_settings, parse_over_stored
 
 # Counts, not metrics: kept in the JSON, left out of the table.
 
@@ -98,16 +92,6 @@ def _flags(parser: ArgumentParser) -> None:
     )
 
 
-@dataclass(frozen=True)
-class StoredSettings:
-    """The settings record a run's checkpoint / predictions file carries, and the config it starts from."""
-
-    where: str  # "--ckpt PATH" / "--predictions PATH"
-    record: dict[str, Any]  # as stored (eval/settings.py)
-    base: dict[str, Any]  # {"inference": {...}, "scoring": {...}}: the first config composed
-    warnings: list[str]  # stored keys this code does not have (left out)
-
-
 def _parse(argv: list[str]) -> Parsed:
     return parse(
         EvalConfig,
@@ -120,39 +104,11 @@ def _parse(argv: list[str]) -> Parsed:
     )
 
 
-def stored_settings(args: Namespace) -> StoredSettings | None:
-    """The settings stored in the one source given (`--ckpt` or `--predictions`), if it carries any."""
-    given = [name for name in SOURCES if getattr(args, name, None)]
-    if given == ["ckpt"]:
-        where, record = f"--ckpt {args.ckpt}", checkpoint_settings(args.ckpt)
-    elif given == ["predictions"]:
-        where, record = f"--predictions {args.predictions}", read_predictions_settings(args.predictions)
-    else:
-        return None
-    if record is None:
-        return None
-    base, warnings = base_config(record, where)
-    return StoredSettings(where, record, base, warnings) if base else None
-
-
 def parse_args(argv: list[str] | None = None) -> Parsed:
     """(EvalConfig: defaults, the source's stored settings, --config files, --key=value flags; the run's
     flags: predictions, ckpt, zero_shot, save_predictions, device, mode, and `stored`: the
-    `StoredSettings` used, or None).
-
-    The source is read from a first parse; when it carries settings they go in as the first `--config`
-    (as `--preset` does), under the user's files and flags.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    probe = [a for a in argv if not a.replace("-", "_").startswith("__print_config")]
-    parsed = _parse(probe)  # `--print_config` waits for the parse that has the stored settings
-    stored = stored_settings(parsed.args)
-    if stored is not None:
-        parsed = _parse(["--config", json.dumps(stored.base), *argv])
-    elif len(probe) != len(argv):
-        parsed = _parse(argv)
-    parsed.args.stored = stored
-    return parsed
+    `StoredSettings` used, or None)."""
+    return parse_over_stored(_parse, sys.argv[1:] if argv is None else argv, SECTIONS)
 
 
 def build_config(argv: list[str] | None = None) -> EvalConfig:
@@ -235,18 +191,6 @@ def run_settings(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
     return eval_settings(cfg.inference, cfg.scoring, dataset=cfg.dataset, **source, stored_settings=stored)
 
 
-def describe_stored(stored: StoredSettings, cfg: EvalConfig) -> str:
-    """The line `stg eval` prints when it starts from a source's stored settings."""
-    changed = overridden(stored.base, cfg)
-    version = stored.record.get("code_version")
-    return (
-        f"using the {' and '.join(stored.base)} settings stored in {stored.where}"
-        + (f" (code {version})" if version else "")
-        + "; --config files and --inference.*/--scoring.* flags override them"
-        + (f"; overridden here: {', '.join(changed)}" if changed else "")
-    )
-
-
 def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predictions:
     """Run a model on the dataset's videos (the model stack is imported here: scoring a file never needs it)."""
     from stg_lightning.eval.inference import PartialPredictionsError, predict_dataset
@@ -285,7 +229,7 @@ def run(cfg: EvalConfig, args: Namespace) -> dict[str, Any]:
     if stored is not None:
         for line in stored.warnings:
             print(f"stg eval: warning: {line}", file=sys.stderr)
-        print(f"stg eval: {describe_stored(stored, cfg)}")
+        print(f"stg eval: {describe_stored(stored, cfg, '--inference.*/--scoring.*')}")
     dataset = load_dataset(cfg.dataset, cfg.annotations, cfg.frame_size, cfg.lenient, cfg.clip_to_frame)
     if cfg.max_videos is not None:
         dataset.records = dataset.records[: cfg.max_videos]

@@ -18,13 +18,15 @@ Scoring a predictions file never imports torch: the checkpoint functions import 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stg_lightning.config import as_config, from_dict, to_dict
+from stg_lightning.config import Parsed, as_config, from_dict, to_dict
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.predictions import read_predictions_settings
 from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
 from stg_lightning.runs import code_version
@@ -124,6 +126,64 @@ def overridden(base: Mapping[str, Any], config: Any) -> list[str]:
             if key in final and final[key] != value
         ]
     return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSettings:
+    """The settings record a run's checkpoint / predictions file carries, and the config it starts from."""
+
+    where: str  # "--ckpt PATH" / "--predictions PATH"
+    record: dict[str, Any]  # as stored
+    base: dict[str, Any]  # {"inference": {...}, ...}: the first config composed (the tool's sections only)
+    warnings: list[str]  # stored keys this code does not have (left out)
+
+
+def stored_settings(args: Any, sections: Collection[str]) -> StoredSettings | None:
+    """The settings stored in the one source the parsed `args` give (`ckpt` or `predictions`), restricted to
+    the tool's config `sections`, if it carries any."""
+    given = [name for name in ("predictions", "ckpt", "zero_shot") if getattr(args, name, None)]
+    if given == ["ckpt"]:
+        where, record = f"--ckpt {args.ckpt}", checkpoint_settings(args.ckpt)
+    elif given == ["predictions"]:
+        where, record = f"--predictions {args.predictions}", read_predictions_settings(args.predictions)
+    else:
+        return None
+    if record is None:
+        return None
+    base, warnings = base_config(record, where)
+    base = {name: section for name, section in base.items() if name in sections}
+    return StoredSettings(where, record, base, warnings) if base else None
+
+
+def parse_over_stored(
+    parse: Callable[[list[str]], Parsed], argv: Sequence[str], sections: Collection[str]
+) -> Parsed:
+    """A tool's config with its source's stored settings under the user's: `parse(argv)` once to find the
+    source (`--ckpt` / `--predictions`), then, when it carries settings, again with them as the first
+    `--config` (as `--preset` does). `args.stored` is the `StoredSettings` used, or None."""
+    argv = list(argv)
+    probe = [a for a in argv if not a.replace("-", "_").startswith("__print_config")]
+    parsed = parse(probe)  # `--print_config` waits for the parse that has the stored settings
+    stored = stored_settings(parsed.args, sections)
+    if stored is not None:
+        parsed = parse(["--config", json.dumps(stored.base), *argv])
+    elif len(probe) != len(argv):
+        parsed = parse(argv)
+    parsed.args.stored = stored
+    return parsed
+
+
+def describe_stored(stored: StoredSettings, config: Any, flags: str) -> str:
+    """The line a tool prints when it starts from a source's stored settings (`flags`: the flag families that
+    override them, e.g. "--inference.*")."""
+    changed = overridden(stored.base, config)
+    version = stored.record.get("code_version")
+    return (
+        f"using the {' and '.join(stored.base)} settings stored in {stored.where}"
+        + (f" (code {version})" if version else "")
+        + f"; --config files and {flags} flags override them"
+        + (f"; overridden here: {', '.join(changed)}" if changed else "")
+    )
 
 
 def _plain(value: Any, where: str) -> Any:

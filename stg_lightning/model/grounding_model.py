@@ -105,6 +105,31 @@ def selection_space(cfg: SelectionConfig, global_head: GlobalHead, local_head: L
     return SelectionSpace(frame=f, patch=f, sentence=g, word=g)
 
 
+def check_selection_space(cfg: SelectionConfig, backbone: nn.Module) -> None:
+    """A mixed selection cell puts word tokens through the sentence projection g (patches through the frame
+    projection f): the backbone must give them those tokens' width, i.e. one space (CLIP does; S3D-word2vec's
+    2048-d words are not in its 512-d sentence space). Fails at build time, not at the first step."""
+    if (
+        cfg.use_raw_features
+        or cfg.strategy in ("none", "random")
+        or cfg.text_granularity == cfg.video_granularity
+    ):
+        return
+    side = "text" if cfg.text_granularity == "local" else "video"
+    token, dim, into, into_dim = (
+        ("word", backbone.word_dim, "sentence", backbone.sentence_dim)
+        if side == "text"
+        else ("patch", backbone.patch_dim, "frame", backbone.frame_dim)
+    )
+    if dim != into_dim:
+        raise ValueError(
+            f"selection: text_granularity={cfg.text_granularity} × video_granularity={cfg.video_granularity} "
+            f"projects the backbone's {token} tokens (dim {dim}) like its {into} token (dim {into_dim}), "
+            f"which {type(backbone).__name__} does not put in one space; set "
+            f"model.selection.{side}_granularity=global or use local×local"
+        )
+
+
 class GroundingModel(nn.Module):
     """Backbone → frame selection → global head + local head (docs/method.md §1–§4)."""
 
@@ -119,6 +144,7 @@ class GroundingModel(nn.Module):
         self.backbone_cfg = backbone_config(backbone)
         self.backbone = build_backbone(self.backbone_cfg)
         self.selector = FrameSelector(selection or SelectionConfig())
+        check_selection_space(self.selector.cfg, self.backbone)
         head_cfg = global_head or GlobalHeadConfig()
         video_dim = self.backbone.frame_dim if head_cfg.frame_pooling == "cls" else self.backbone.patch_dim
         self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, head_cfg)

@@ -4,7 +4,8 @@ pooling to V̄, S̄, and the pairwise score S[i, j] = cos(V̄_ij, S̄_ij) for ev
 Cost of `pairwise_scores` (R = T·N regions, K words, d dims, P = Bv·Bt pairs, one cross + one self layer):
   cross block per pair   ~ 4·R·K·d (logits + mixing, both directions) + R·d² (region output projection)
   self block per pair    ~ 2·R²·d  (regions; words K²·d are negligible) + 4·R·d²
-For B=64, T=16, N=49, K=20, d=512 a pair-dependent self layer is ~0.3 GFLOP × 4096 pairs ≈ 1.3 TFLOP forward;
+For B=64, T=16, N=49, K=20, d=512 a pair-dependent self layer is ~1.45·10⁹ multiply-adds per pair (2·R²·d ≈
+0.63·10⁹ + 4·R·d² ≈ 0.82·10⁹) × 4096 pairs ≈ 6·10¹² forward;
 it dominates, which is why `self_cross` (self-attention before any cross) is far cheaper: its self layers
 depend on one modality only and run once per video / per text. Memory: the per-pair activations are
 [Bv, C, R, d] for a text chunk of C, so the forward holds O(Bv·C·R·d) instead of O(Bv·Bt·R·d); with grad
