@@ -182,6 +182,8 @@ def test_stg_ground_cli_versioned_runs_and_errors(ckpt, real_clips, tmp_path, mo
     Image.new("RGB", (8, 8)).save(not_a_video, format="PNG")
     assert stg(["ground", str(not_a_video), "--query", "x", "--ckpt", str(ckpt), "--out", "o"]) == 2
     assert "still.mp4: not a video" in capsys.readouterr().err
+    assert stg(["ground", str(not_a_video), "--query", "x", "--ckpt", str(ckpt)]) == 2
+    assert not (tmp_path / "runs" / "ground" / "still").exists()  # refused before a run folder is made
     assert stg(["ground", str(real_clips["carphone"]), "--ckpt", str(ckpt), "--out", "o2"]) == 2
     assert "one or more non-empty queries" in capsys.readouterr().err
 

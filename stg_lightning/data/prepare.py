@@ -32,7 +32,7 @@ from PIL import Image
 
 from stg_lightning.config import parse
 from stg_lightning.data.captions import Sentence, clip_window, iter_captions, valid_times
-from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, sample_key
+from stg_lightning.data.shards import SUMMARY_NAME, ShardWriter, list_file_entries, sample_key
 from stg_lightning.data.video import NotAVideoError, TruncatedVideoError, VideoReader, sample_times
 from stg_lightning.errors import StgUserError
 from stg_lightning.progress import progress as progress_bar
@@ -150,8 +150,7 @@ def find_videos(videos: str | Path) -> dict[str, str]:
     if videos.is_dir():
         paths = [p for p in sorted(videos.rglob("*")) if p.suffix.lower() in VIDEO_EXTENSIONS]
     elif videos.is_file():
-        lines = [ln.strip() for ln in videos.read_text().splitlines()]
-        paths = [videos.parent / ln for ln in lines if ln and not ln.startswith("#")]
+        paths = [videos.parent / line for line in list_file_entries(videos)]
     else:
         raise StgUserError(f"videos {str(videos)!r} not found: give a video folder or a list file (--videos)")
     found: dict[str, str] = {}

@@ -119,6 +119,13 @@ def is_url(path: str) -> bool:
     return path.startswith("pipe:") or ("://" in path and not path.startswith("file://"))
 
 
+def list_file_entries(path: Path) -> list[str]:
+    """The entries of a list file: one a line, stripped; blank lines and `#` comments left out (video lists
+    of `stg prepare --videos`, shard lists)."""
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def listed_shards(pattern: str, config_key: str) -> list[str]:
     """The lines of a `.txt` shard list file (`stg prepare-merge` writes `<out>/shards.txt`): paths,
     patterns or URLs, a relative path relative to the file (the folder can move as a whole); any other
@@ -130,8 +137,7 @@ def listed_shards(pattern: str, config_key: str) -> list[str]:
         raise StgUserError(
             f"{config_key}: shard list {pattern!r} not found (`stg prepare-merge` writes <out>/shards.txt)"
         )
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    return [ln if is_url(ln) else str(path.parent / ln) for ln in lines if ln and not ln.startswith("#")]
+    return [ln if is_url(ln) else str(path.parent / ln) for ln in list_file_entries(path)]
 
 
 def expand_shards(pattern: str | list[str], config_key: str) -> list[str]:

@@ -40,10 +40,10 @@ from stg_lightning.eval.predictions import (
     read_predictions,
     write_predictions,
 )
-from stg_lightning.eval.readout import InferenceConfig, scored_dataset
+from stg_lightning.eval.readout import InferenceConfig, scored_dataset, zero_shot_readout
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import BOOKKEEPING, DATASET_METRICS, ScoringConfig, score_predictions
-from stg_lightning.eval.settings import SECTIONS, describe_stored, eval_settings, parse_over_stored
+from stg_lightning.eval.settings import SECTIONS, SOURCES, describe_stored, eval_settings, parse_over_stored
 
 # Counts, not metrics: kept in the JSON, left out of the table.
 
@@ -64,9 +64,6 @@ class EvalConfig:
     out: str | None = None  # results JSON
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-
-
-SOURCES = ("predictions", "ckpt", "zero_shot")
 
 
 def _flags(parser: ArgumentParser) -> None:
@@ -200,7 +197,7 @@ def _predict(args: Namespace, cfg: EvalConfig, dataset: EvalDataset) -> Predicti
     device = resolve_device(args.device)
     if args.zero_shot:
         model = zero_shot_model(args.zero_shot, device)
-        cfg.inference.raw_features, cfg.inference.spatial = True, "patch_similarity"
+        cfg.inference = zero_shot_readout(cfg.inference)
     else:
         model = load_model(args.ckpt, device)
     try:

@@ -8,7 +8,7 @@ padded before and after by its own length becomes a clip with its own ground tru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from stg_lightning.eval.records import EvalDataset, Segment, VideoRecord
@@ -85,6 +85,12 @@ class InferenceConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"InferenceConfig.{message}, got {self}")
+
+
+def zero_shot_readout(cfg: InferenceConfig) -> InferenceConfig:
+    """`cfg` read from the raw backbone (the CLIP zero-shot baseline, whose heads are untrained): CLS/EOT
+    cosines for *when*, patch–query cosines for *where*."""
+    return replace(cfg, raw_features=True, spatial="patch_similarity")
 
 
 @dataclass(frozen=True)

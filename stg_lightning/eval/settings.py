@@ -34,6 +34,8 @@ from stg_lightning.runs import code_version
 CHECKPOINT_KEY = "stg_eval_settings"
 # The sections a stored record sets under `stg eval`'s own config, and their dataclasses.
 SECTIONS: dict[str, type] = {"inference": InferenceConfig, "scoring": ScoringConfig}
+# The flags naming what a tool runs or reads: a predictions file, a checkpoint, a raw open_clip model.
+SOURCES = ("predictions", "ckpt", "zero_shot")
 
 
 def eval_settings(
@@ -141,7 +143,7 @@ class StoredSettings:
 def stored_settings(args: Any, sections: Collection[str]) -> StoredSettings | None:
     """The settings stored in the one source the parsed `args` give (`ckpt` or `predictions`), restricted to
     the tool's config `sections`, if it carries any."""
-    given = [name for name in ("predictions", "ckpt", "zero_shot") if getattr(args, name, None)]
+    given = [name for name in SOURCES if getattr(args, name, None)]
     if given == ["ckpt"]:
         where, record = f"--ckpt {args.ckpt}", checkpoint_settings(args.ckpt)
     elif given == ["predictions"]:

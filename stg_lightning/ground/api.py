@@ -70,7 +70,7 @@ def clean_queries(queries: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _video_record(video: Path, queries: list[str]) -> VideoRecord:
+def video_record(video: Path, queries: list[str]) -> VideoRecord:
     """A record of `video` with no ground truth: its size, length and the queries."""
     if not video.is_file():
         raise StgUserError(f"{video}: video not found")
@@ -108,7 +108,7 @@ def ground_video(
     video, out = Path(video), Path(out_dir)
     render = render or RenderConfig()
     names = clean_queries(queries)
-    record = _video_record(video, names)
+    record = video_record(video, names)
     cfg = dataclasses.replace(
         inference or ground_inference(), grounding="all", heatmaps=True, step_scores=False
     )

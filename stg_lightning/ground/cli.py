@@ -11,7 +11,6 @@ Without `--out` each run writes a new `runs/ground/<video name>/v<N>/` (run.json
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -20,9 +19,10 @@ from jsonargparse import ArgumentParser
 
 from stg_lightning.config import Parsed, parse, to_dict
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.readout import zero_shot_readout
 from stg_lightning.eval.scoring import ScoringConfig
 from stg_lightning.eval.settings import describe_stored, eval_settings, parse_over_stored
-from stg_lightning.ground.api import PREDICTIONS, ground_video, view_predictions
+from stg_lightning.ground.api import PREDICTIONS, clean_queries, ground_video, video_record, view_predictions
 from stg_lightning.ground.config import GroundConfig, ViewConfig
 from stg_lightning.runs import new_run
 
@@ -62,22 +62,22 @@ def ground_main(argv: list[str] | None = None) -> int:
         raise StgUserError("give exactly one of --ckpt CKPT and --zero_shot MODEL[:TAG]")
     if args.stored is not None:
         print(f"stg ground: {describe_stored(args.stored, cfg, '--inference.*')}")
-    video = Path(args.video)
+    video, queries = Path(args.video), clean_queries(args.query or [])
+    video_record(video, queries)  # a bad video or query fails before a run folder or a model exists
+    device = resolve_device(args.device)
+    if args.zero_shot:
+        model = zero_shot_model(args.zero_shot, device)
+        cfg.inference = zero_shot_readout(cfg.inference)
+        source = {"zero_shot": args.zero_shot}
+    else:
+        model = load_model(args.ckpt, device)
+        source = {"checkpoint": args.ckpt}
     if cfg.out is None:
         out = new_run(RUNS_ROOT / video.stem, shlex.join(["stg", "ground", *argv])).dir
     else:
         out = Path(cfg.out)
         if (out / PREDICTIONS).exists() and not args.overwrite:
             raise StgUserError(f"--out {out} already holds {PREDICTIONS}; pass --overwrite or another --out")
-    device = resolve_device(args.device)
-    if args.zero_shot:
-        model = zero_shot_model(args.zero_shot, device)
-        cfg.inference = dataclasses.replace(cfg.inference, raw_features=True, spatial="patch_similarity")
-        source = {"zero_shot": args.zero_shot}
-    else:
-        model = load_model(args.ckpt, device)
-        source = {"checkpoint": args.ckpt}
-    queries = args.query or []
     settings = eval_settings(
         cfg.inference, ScoringConfig(), **source, video=str(video), queries=queries, written_by="stg ground",
         stored_settings=args.stored is not None, render=to_dict(cfg.render),

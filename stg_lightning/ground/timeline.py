@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stg_lightning.eval.metrics.video_map import label_runs
 from stg_lightning.eval.predictions import VideoPredictions
 
 
@@ -42,18 +43,13 @@ class Timeline:
         return len(self.labels)
 
     def segments(self) -> list[Segment]:
-        """The detected segments: maximal runs of one query label, in time order."""
-        out: list[Segment] = []
-        start = 0
-        for t in range(1, self.num_seconds + 1):
-            if t < self.num_seconds and self.labels[t] == self.labels[start]:
-                continue
-            query = int(self.labels[start])
-            if query >= 0:
-                score = float(np.nanmean(self.scores[start:t, query]))
-                out.append(Segment(start, t, query, score))
-            start = t
-        return out
+        """The detected segments: maximal runs of one query label, in time order (the runs video mAP scores
+        as detections)."""
+        queries, starts, ends = label_runs(self.labels)
+        return [
+            Segment(int(a), int(b), int(q), float(np.nanmean(self.scores[a:b, q])))
+            for q, a, b in zip(queries, starts, ends)
+        ]
 
     def heat_of(self, t: int, query: int) -> np.ndarray | None:
         return self.heat.get((t, query))
