@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import write_result
 
 from stg_lightning.backbones import InputSpec, OpenClipConfig, build_backbone
 from stg_lightning.data.cache_tokens import cache_tokens
@@ -120,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "datamodule_cached_tokens_batch_MB_per_s": cached_mb,
         "shard_MB": shard_mb,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_result(args.out, result)
     return 0
 
 

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import write_result
+
 from stg_lightning.data.prepare import PrepareConfig, write_shards
 from stg_lightning.data.shards import iter_shard
 from stg_lightning.data.video import VideoReader
@@ -134,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         **results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_result(args.out, result)
     return 0
 
 

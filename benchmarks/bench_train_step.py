@@ -9,13 +9,13 @@ of --repeats steps after one warm-up. On a CPU use small shapes (e.g. --batch 4 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from results import write_result
 
 from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.batch import ClipBatch
@@ -114,9 +114,7 @@ def main() -> None:
         "selection_fraction_of_step": seconds["selection"] / seconds["full_step"],
         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":
