@@ -6,7 +6,9 @@ model is `sel_sinkhorn` there) read with the paper's readout (`eval.inference`: 
 head for *when*, local-head attention rollout for *where*); `zero_shot`, the frozen backbone's own tokens
 (frame / patch cosines with the query's sentence token: the paper's CLIP row); `untrained`, the full model's
 configuration with plain random heads; extra, labelled rows with other readouts (`eval.extra_rows`); the
-text-blind rows (`chance_area`, `random_object`, `motion_energy`, `uniform_split`) and the `oracle`.
+text-blind rows (`chance_area`, `random_object`, `motion_energy`, `uniform_split`), the `oracle`, and the
+query-swap test of the rows `eval.query_swap` names (`<row>_swapped_query`: GYT pointing asked another
+step's query, eval/query_swap.py).
 
 Where the settings go (`stg_lightning.eval.settings`): every trained checkpoint gets the paper readout and the
 scoring of the headline rows (so `stg eval --ckpt` reads it the same way by default), the full model's saved
@@ -32,6 +34,7 @@ from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import predict_dataset
 from stg_lightning.eval.models import load_model
 from stg_lightning.eval.predictions import Predictions, write_predictions
+from stg_lightning.eval.query_swap import swap_queries
 from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import ScoringConfig, score_predictions
@@ -79,6 +82,7 @@ ROW_LABELS = {
     "oracle": "oracle (ground truth as predictions)",
 }
 SELECTION_RUNS = ("sel_topk", "sel_none", "sel_random")
+SWAPPED = "_swapped_query"  # suffix of the query-swap rows (`swapped_query_rows`)
 
 
 @dataclass(frozen=True)
@@ -178,17 +182,49 @@ def backbone_note(summary_file: Path) -> str:
     return f"backbone pretraining (`{summary_file}`): " + ", ".join(parts)
 
 
+def row_readouts(
+    inputs: ReportInputs, models: dict[str, GroundingModel], split: str
+) -> dict[str, tuple[GroundingModel, InferenceConfig]]:
+    """Every model row (see the module docstring) → the model it reads and its readout on `split`."""
+    ev = inputs.eval
+    paper, others = split_readouts(ev, split)
+    rows = {name: (model, paper) for name, model in models.items()}
+    rows["zero_shot"] = (models[FULL], others["zero_shot"])
+    for key, row in ev.get("extra_rows", {}).items():
+        rows[key] = (models[row.get("run", FULL)], others[key])
+    return rows
+
+
 def model_rows(
     inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
 ) -> dict[str, Predictions]:
-    """Every model row's predictions (see the module docstring), keyed by row."""
-    ev = inputs.eval
-    paper, others = split_readouts(ev, split)
-    rows = {name: predict_dataset(model, dataset, videos, paper) for name, model in models.items()}
-    rows["zero_shot"] = predict_dataset(models[FULL], dataset, videos, others["zero_shot"])
-    for key, row in ev.get("extra_rows", {}).items():
-        rows[key] = predict_dataset(models[row.get("run", FULL)], dataset, videos, others[key])
+    """Every model row's predictions, keyed by row, and the oracle's."""
+    readouts = row_readouts(inputs, models, split)
+    rows = {name: predict_dataset(model, dataset, videos, cfg) for name, (model, cfg) in readouts.items()}
     rows["oracle"] = oracle_predictions(dataset)
+    return rows
+
+
+def swapped_query_rows(
+    inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
+) -> dict[str, dict[str, float]]:
+    """The query-swap test (`eval.query_swap`, eval/query_swap.py) of the named rows on its split: their
+    pointing game asked another step's query, as rows `<row>_swapped_query`; nothing on other splits."""
+    swap = inputs.eval.get("query_swap")
+    if not swap or swap["split"] != split:
+        return {}
+    readouts = row_readouts(inputs, models, split)
+    unknown = [row for row in swap["rows"] if row not in readouts]
+    if unknown:
+        raise ValueError(
+            f"demo config eval.query_swap.rows: {unknown} are not model rows ({sorted(readouts)})"
+        )
+    swapped, scoring = swap_queries(dataset), scoring_config(inputs.eval)
+    rows = {}
+    for row in swap["rows"]:
+        model, cfg = readouts[row]
+        predictions = predict_dataset(model, swapped, videos, cfg)
+        rows[row + SWAPPED] = score_predictions(swapped, predictions, scoring, metrics=("pointing",))
     return rows
 
 
@@ -205,6 +241,7 @@ def evaluate_split(
         rows["sel_sinkhorn"] = dict(rows[FULL])
     objects = root / "eval" / split / "objects.json"
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
+    rows.update(swapped_query_rows(inputs, models, split, dataset, videos))
     out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
     paper, others = split_readouts(inputs.eval, split)
@@ -230,7 +267,12 @@ def evaluate_split(
 def row_labels(inputs: ReportInputs) -> dict[str, str]:
     """Row key → printed name: the fixed rows, then the config's extra rows."""
     extra = {key: row.get("label", key) for key, row in inputs.eval.get("extra_rows", {}).items()}
-    return {**ROW_LABELS, **extra}
+    labels = {**ROW_LABELS, **extra}
+    swapped = {
+        row + SWAPPED: f"{labels.get(row, row)}, asked another step's query (query-swap test)"
+        for row in inputs.eval.get("query_swap", {}).get("rows", ())
+    }
+    return {**labels, **swapped}
 
 
 def table_rows(
@@ -326,7 +368,10 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
         f"`{report_dir / 'metrics.json'}` (row keys as in the claims table)",
         "stage timings (s, this invocation): " + ", ".join(f"{k} {v:.0f}" for k, v in inputs.timings.items()),
         "text-blind rows fill only the columns they can answer; '—' elsewhere. Pointing = trimmed pointing "
-        "game (GT seconds + GT step as query).",
+        "game (GT seconds + GT step as query). Rows '…, asked another step's query' (`<row>_swapped_query`):"
+        " the same pointing game with each boxed second asked another step of its video that names a "
+        "different object, scored against the shown step's box; a heat map that follows the query falls "
+        "there, a text-blind one does not (`eval/query_swap.py`).",
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():

@@ -13,6 +13,8 @@ from stg_lightning.demo_eval import (
     chance_levels,
     eval_section,
     readout_summary,
+    row_labels,
+    swapped_query_rows,
     table_rows,
 )
 from stg_lightning.errors import StgUserError
@@ -185,6 +187,21 @@ def test_report_inputs_are_the_stage_outputs_and_demo_eval_does_not_import_demo(
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "stg_lightning.demo" not in imported
+
+
+def test_query_swap_rows_are_labelled_model_rows_and_a_bad_row_fails_clearly(tmp_path):
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    cfg.out, cfg.report_dir = str(tmp_path / "out"), str(tmp_path / "report")
+    inputs = Stages(cfg).report_inputs()
+    swap = cfg.eval["query_swap"]
+    assert swap["split"] == "gyt" and set(swap["rows"]) <= {*cfg.train["runs"], "zero_shot"}
+    labels = row_labels(inputs)
+    assert labels["full_swapped_query"].startswith(ROW_LABELS["full"] + ", asked another step's query")
+    models = dict.fromkeys(cfg.train["runs"])  # never called: other splits and bad rows stop first
+    assert swapped_query_rows(inputs, models, "myt", None, tmp_path) == {}
+    cfg.eval["query_swap"] = {"split": "gyt", "rows": ["full", "fulll"]}
+    with pytest.raises(ValueError, match=r"eval\.query_swap\.rows: \['fulll'\] are not model rows"):
+        swapped_query_rows(Stages(cfg).report_inputs(), models, "gyt", None, tmp_path)
 
 
 def test_chance_levels_come_from_the_runs_batch_size(tmp_path):

@@ -50,6 +50,11 @@ CLAIMS = (
         "gyt", "pointing", "full", TEXT_BLIND, margin=0.25,
     ),
     Claim(
+        "the full model's *where* reads the query: asked another step's query it points ≥ 0.25 lower",
+        "not in the paper (the query-swap test, eval/query_swap.py: text-blind heat does not drop)",
+        "gyt", "pointing", "full", ("full_swapped_query",), margin=0.25,
+    ),
+    Claim(
         "global + local beats global-only and local-only on *when + where*",
         "Table 6 (loss ablation), GYT video mAP",
         "gyt", "video_map", "full", ("global_only", "local_only"),
