@@ -7,7 +7,7 @@ from stg_lightning.model.attention import MultiHeadAttention
 from stg_lightning.model.patch_pooling import pooled_patch_scores
 from stg_lightning.tokens import FrameTokens
 
-VARIANTS = ["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
+VARIANTS = ["cross_self_cross", "self_cross", "cross_self", "cross_cross", "cross"]
 DP, DW, D = 12, 10, 16
 
 
@@ -118,7 +118,8 @@ def test_rollout_sums_to_one_per_frame_and_finds_the_planted_region(variant):
     heat = rollout_heatmap(head, patches, words, word_mask)
     assert heat.shape == (3, 4) and (heat >= 0).all()
     torch.testing.assert_close(heat.sum(1), torch.ones(3))
-    assert divmod(int(heat.argmax()), 4) == (1, 2)
+    # Heat is normalised per frame, so the planted region must win its own frame, by far.
+    assert int(heat[1].argmax()) == 2 and heat[1, 2] > 0.5
 
 
 def test_global_head_pooling_and_scores():

@@ -28,12 +28,13 @@ from stg_lightning.model.attention import AttentionKind, CrossBlock, MultiHeadAt
 from stg_lightning.model.global_head import masked_mean
 from stg_lightning.model.init import copy_init
 
-Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross"]
+Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross", "cross"]
 VARIANT_LAYERS: dict[str, tuple[str, ...]] = {
     "cross_self_cross": ("cross", "self", "cross"),
     "self_cross": ("self", "cross"),
     "cross_self": ("cross", "self"),
     "cross_cross": ("cross", "cross"),
+    "cross": ("cross",),  # regions stay the backbone's patches: no attention among them
 }
 AttentionMaps = list[tuple[str, dict[str, Tensor]]]
 

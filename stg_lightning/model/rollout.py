@@ -13,6 +13,7 @@ regions pulled in through the words), normalised per frame. Per variant this is:
   cross_cross     : R_ti = A1_wr + A2_wr;                R_ii^text = A2_rw A1_wr
   cross_self      : R_ti = (I+S_w)A1_wr;                 R_ii^text = 0
   self_cross      : R_ti = A_wr(I+S_r);                  R_ii^text = 0
+  cross           : R_ti = A_wr;                         R_ii^text = 0
 """
 
 from __future__ import annotations
