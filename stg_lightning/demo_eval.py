@@ -182,9 +182,10 @@ def backbone_note(summary_file: Path) -> str:
     return f"backbone pretraining (`{summary_file}`): " + ", ".join(parts)
 
 
-def row_readouts(
-    inputs: ReportInputs, models: dict[str, GroundingModel], split: str
-) -> dict[str, tuple[GroundingModel, InferenceConfig]]:
+Readouts = dict[str, tuple[GroundingModel, InferenceConfig]]  # model row → the model it reads, its readout
+
+
+def row_readouts(inputs: ReportInputs, models: dict[str, GroundingModel], split: str) -> Readouts:
     """Every model row (see the module docstring) → the model it reads and its readout on `split`."""
     ev = inputs.eval
     paper, others = split_readouts(ev, split)
@@ -195,31 +196,32 @@ def row_readouts(
     return rows
 
 
-def model_rows(
-    inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
-) -> dict[str, Predictions]:
-    """Every model row's predictions, keyed by row, and the oracle's."""
-    readouts = row_readouts(inputs, models, split)
+def model_rows(readouts: Readouts, dataset: EvalDataset, videos: Path) -> dict[str, Predictions]:
+    """Every model row's predictions (`readouts`: `row_readouts` of the split), keyed by row, and the oracle's."""
     rows = {name: predict_dataset(model, dataset, videos, cfg) for name, (model, cfg) in readouts.items()}
     rows["oracle"] = oracle_predictions(dataset)
     return rows
 
 
 def swapped_query_rows(
-    inputs: ReportInputs, models: dict[str, GroundingModel], split: str, dataset: EvalDataset, videos: Path
+    ev: dict[str, Any],
+    readouts: Readouts,
+    split: str,
+    dataset: EvalDataset,
+    videos: Path,
+    scoring: ScoringConfig,
 ) -> dict[str, dict[str, float]]:
-    """The query-swap test (`eval.query_swap`, eval/query_swap.py) of the named rows on its split: their
+    """The query-swap test (`ev["query_swap"]`, eval/query_swap.py) of the named rows on its split: their
     pointing game asked another step's query, as rows `<row>_swapped_query`; nothing on other splits."""
-    swap = inputs.eval.get("query_swap")
+    swap = ev.get("query_swap")
     if not swap or swap["split"] != split:
         return {}
-    readouts = row_readouts(inputs, models, split)
     unknown = [row for row in swap["rows"] if row not in readouts]
     if unknown:
         raise ValueError(
             f"demo config eval.query_swap.rows: {unknown} are not model rows ({sorted(readouts)})"
         )
-    swapped, scoring = swap_queries(dataset), scoring_config(inputs.eval)
+    swapped = swap_queries(dataset)
     rows = {}
     for row in swap["rows"]:
         model, cfg = readouts[row]
@@ -234,14 +236,15 @@ def evaluate_split(
     root = inputs.synth_dir
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
-    predictions = model_rows(inputs, models, split, dataset, videos)
+    readouts = row_readouts(inputs, models, split)
+    predictions = model_rows(readouts, dataset, videos)
     scoring = scoring_config(inputs.eval)
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     if any(run in rows for run in SELECTION_RUNS):
         rows["sel_sinkhorn"] = dict(rows[FULL])
     objects = root / "eval" / split / "objects.json"
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
-    rows.update(swapped_query_rows(inputs, models, split, dataset, videos))
+    rows.update(swapped_query_rows(inputs.eval, readouts, split, dataset, videos, scoring))
     out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
     paper, others = split_readouts(inputs.eval, split)

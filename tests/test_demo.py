@@ -14,6 +14,7 @@ from stg_lightning.demo_eval import (
     eval_section,
     readout_summary,
     row_labels,
+    row_readouts,
     swapped_query_rows,
     table_rows,
 )
@@ -198,10 +199,12 @@ def test_query_swap_rows_are_labelled_model_rows_and_a_bad_row_fails_clearly(tmp
     labels = row_labels(inputs)
     assert labels["full_swapped_query"].startswith(ROW_LABELS["full"] + ", asked another step's query")
     models = dict.fromkeys(cfg.train["runs"])  # never called: other splits and bad rows stop first
-    assert swapped_query_rows(inputs, models, "myt", None, tmp_path) == {}
+    readouts = row_readouts(inputs, models, "gyt")
+    assert set(swap["rows"]) <= set(readouts)
+    assert swapped_query_rows(cfg.eval, readouts, "myt", None, tmp_path, None) == {}
     cfg.eval["query_swap"] = {"split": "gyt", "rows": ["full", "fulll"]}
     with pytest.raises(ValueError, match=r"eval\.query_swap\.rows: \['fulll'\] are not model rows"):
-        swapped_query_rows(Stages(cfg).report_inputs(), models, "gyt", None, tmp_path)
+        swapped_query_rows(cfg.eval, readouts, "gyt", None, tmp_path, None)
 
 
 def test_chance_levels_come_from_the_runs_batch_size(tmp_path):
