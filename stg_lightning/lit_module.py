@@ -12,8 +12,9 @@ from torch import Tensor
 from stg_lightning.backbones import BackboneConfig, backbone_config, config_to_dict
 from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
+from stg_lightning.data.text_negatives import TextNegativesConfig, swapped_sentences
 from stg_lightning.distributed import within_rank
-from stg_lightning.losses import LossConfig, grounding_loss, retrieval_top1
+from stg_lightning.losses import LossConfig, grounding_loss, retrieval_top1, swap_top1
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.model.grounding_model import HEADS
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
@@ -36,6 +37,7 @@ class GroundingModule(L.LightningModule):
         local_head: LocalHeadConfig | None = None,
         loss: LossConfig | None = None,
         optim: OptimConfig | None = None,
+        negatives: TextNegativesConfig | None = None,
     ) -> None:
         super().__init__()
         backbone_cfg = backbone_config(backbone)
@@ -44,6 +46,7 @@ class GroundingModule(L.LightningModule):
         local_head_cfg = as_config(local_head, LocalHeadConfig)
         self.loss_cfg = as_config(loss, LossConfig)
         self.optim_cfg = as_config(optim, OptimConfig)
+        self.negatives_cfg = as_config(negatives, TextNegativesConfig)
         # Plain types only: checkpoints stay loadable with weights_only=True and rebuild the same model.
         self.save_hyperparameters(
             {
@@ -53,6 +56,7 @@ class GroundingModule(L.LightningModule):
                 "local_head": asdict(local_head_cfg),
                 "loss": asdict(self.loss_cfg),
                 "optim": asdict(self.optim_cfg),
+                "negatives": asdict(self.negatives_cfg),
             }
         )
         self.model = GroundingModel(backbone_cfg, selection_cfg, global_head_cfg, local_head_cfg)
@@ -76,9 +80,28 @@ class GroundingModule(L.LightningModule):
         return frames, frame_mask, text
 
     # ----------------------------------------------------------------------------------------- losses
-    def forward(self, batch: ClipBatch) -> GroundingOutput:
-        """Selection and the scores of the heads whose loss is on (docs/method.md §2–§5)."""
-        return self.model(*self.tokens(batch), heads=self.loss_cfg.heads)
+    def swapped_text(
+        self, batch: ClipBatch, generator: torch.Generator | None = None
+    ) -> tuple[TextTokens, Tensor] | tuple[None, None]:
+        """Word-swapped negatives of the batch's sentences (`negatives.per_clip` each), encoded by the
+        backbone's text tower, and their mask [B, K]; (None, None) when switched off."""
+        if not self.negatives_cfg.per_clip:
+            return None, None
+        sentences, mask = swapped_sentences(batch.text, self.negatives_cfg, generator)
+        device = batch.frame_mask.device
+        text = self.model.encode_text(self.model.tokenize(sentences).to(device))
+        if batch.text_tokens is not None:
+            # Positives come cached in fp16: round the negatives alike, so precision tells them nothing.
+            text = text.to(torch.float16).to(torch.float32)
+        return text, mask.to(device)
+
+    def forward(self, batch: ClipBatch, generator: torch.Generator | None = None) -> GroundingOutput:
+        """Selection and the scores of the heads whose loss is on (docs/method.md §2–§5), with the
+        word-swapped negatives when they are on (`generator` draws them)."""
+        negatives, mask = self.swapped_text(batch, generator)
+        return self.model(
+            *self.tokens(batch), heads=self.loss_cfg.heads, negatives=negatives, negative_mask=mask
+        )
 
     def compute_losses(self, batch: ClipBatch) -> dict[str, Tensor]:
         """Loss terms and selection statistics of one batch."""
@@ -117,11 +140,15 @@ class GroundingModule(L.LightningModule):
         # Held-out clips are split over ranks by shard, so ranks hold different numbers and sizes of batches:
         # scored within each rank (no gather), the only collective is the epoch-end mean.
         with within_rank():
-            out = self(batch)
+            # The same swapped sentences at every validation (a generator per held-out batch).
+            out = self(batch, torch.Generator().manual_seed(batch_idx))
         losses = self._loss_terms(out)
         # Held-out clip↔sentence retrieval per head; chance is 1 / batch size.
         for head, scores in out.scores.items():
             losses[f"top1_{head}"] = retrieval_top1(scores)
+            if scores.negative_mask is not None and scores.negative_mask.any():
+                # Own sentence above all its word swaps; chance 1 / (K + 1).
+                losses[f"swap_top1_{head}"] = swap_top1(scores)
         losses["top1_chance"] = torch.tensor(1.0 / batch.size)
         self._log_losses(losses, "val", batch.size)
 
@@ -133,7 +160,7 @@ class GroundingModule(L.LightningModule):
         """Per clip: the selected frames (indices into the clip, their timestamps) and the clip's own
         (diagonal) score under each head (scored within the rank, as validation)."""
         with within_rank():
-            out = self(batch)
+            out = self.model(*self.tokens(batch), heads=self.loss_cfg.heads)
         rows = torch.arange(batch.size, device=out.selection.indices.device)
         selected = out.selection.indices.masked_fill(~out.selection.mask, -1)
         # Token time step t starts at frame t·stride (cached tokens: one per frame).

@@ -42,10 +42,14 @@ class LossConfig:
         return tuple(h for h, w in (("global", self.global_weight), ("local", self.local_weight)) if w)
 
 
-def _one_direction(scores: Tensor, offset: int, margin: float, temperature: float | None) -> Tensor:
+def _one_direction(
+    scores: Tensor, offset: int, margin: float, temperature: float | None, extra: Tensor | None = None
+) -> Tensor:
     rows = torch.arange(scores.shape[0], device=scores.device)
     target = rows + offset
     logits = scores.index_put((rows, target), scores[rows, target] - margin)
+    if extra is not None:
+        logits = torch.cat([logits, extra], dim=1)
     if temperature is not None:
         logits = logits / temperature
     return F.cross_entropy(logits, target)
@@ -57,11 +61,13 @@ def nce_loss(
     margin: float = 0.0,
     temperature: float | None = None,
     scores_t2v: Tensor | None = None,
+    video_negatives: Tensor | None = None,
 ) -> Tensor:
     """Symmetric NCE: mean over rows of -log softmax at the positive, video→text plus text→video.
 
     scores [Bl, B_all]: (local) videos × all texts, row i's positive at column positive_offset + i.
     scores_t2v [Bl, B_all]: (local) texts × all videos; defaults to scores.T (square scores, offset 0).
+    video_negatives [Bl, K]: more negatives of each video in the video→text softmax (-inf: none).
     """
     if scores_t2v is None:
         if scores.shape[0] != scores.shape[1] or positive_offset:
@@ -71,14 +77,40 @@ def nce_loss(
         raise ValueError(
             f"nce_loss: offset {positive_offset} + rows {scores.shape[0]} exceed {scores.shape[1]}"
         )
-    return _one_direction(scores, positive_offset, margin, temperature) + _one_direction(
+    return _one_direction(scores, positive_offset, margin, temperature, video_negatives) + _one_direction(
         scores_t2v, positive_offset, margin, temperature
     )
 
 
+def masked_negatives(scores: PairScores) -> Tensor | None:
+    """The word-swapped negatives' scores [Bl, K] with invalid slots at -inf (None without negatives)."""
+    if scores.video_to_negatives is None:
+        return None
+    return scores.video_to_negatives.masked_fill(~scores.negative_mask, float("-inf"))
+
+
 def pair_nce_loss(scores: PairScores, margin: float, temperature: float | None) -> Tensor:
-    """Symmetric NCE of one head's scores (this rank's rows, positives at `scores.offset`)."""
-    return nce_loss(scores.video_to_text, scores.offset, margin, temperature, scores_t2v=scores.text_to_video)
+    """Symmetric NCE of one head's scores (this rank's rows, positives at `scores.offset`; word-swapped
+    negatives, if any, join the video→text softmax)."""
+    return nce_loss(
+        scores.video_to_text,
+        scores.offset,
+        margin,
+        temperature,
+        scores_t2v=scores.text_to_video,
+        video_negatives=masked_negatives(scores),
+    )
+
+
+def swap_top1(scores: PairScores) -> Tensor:
+    """Share of this rank's videos with a valid swapped negative whose own sentence outscores all of them
+    (chance 1 / (K + 1) with K valid negatives); NaN when no video has one."""
+    negatives = masked_negatives(scores)
+    rows = torch.arange(scores.video_to_text.shape[0], device=scores.video_to_text.device)
+    positive = scores.video_to_text[rows, rows + scores.offset]
+    has = scores.negative_mask.any(dim=1)
+    wins = positive[has] > negatives[has].max(dim=1).values
+    return wins.float().mean() if has.any() else positive.new_tensor(float("nan"))
 
 
 def retrieval_top1(scores: PairScores) -> Tensor:

@@ -8,6 +8,7 @@ from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.losses import LossConfig, grounding_loss
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, LocalHeadConfig
 from stg_lightning.selection import SelectionConfig
+from stg_lightning.tokens import TextTokens
 
 TEXTS = ["crack the egg", "pour milk", "stir the batter"]
 
@@ -65,6 +66,25 @@ def test_pair_scores_are_cosines_with_the_positive_on_the_diagonal():
     assert set(model(video, mask, text, heads=("local",)).scores) == {"local"}
     with pytest.raises(ValueError, match="unknown heads"):
         model(video, mask, text, heads=("middle",))
+
+
+def test_negative_scores_equal_the_pair_scores_of_the_same_sentences():
+    # Oracle: hand each clip the other clips' sentences as its negatives; each head's clip × negative score
+    # must be that pair's entry of the full score matrix.
+    model = tiny_model().eval()
+    video, mask = model.encode_video(pixels(), torch.ones(3, 4, dtype=torch.bool))
+    text = model.encode_text(model.tokenize(TEXTS))
+    others = torch.tensor([[j for j in range(3) if j != i] for i in range(3)])
+    negatives = TextTokens(
+        text.sentence[others.flatten()], text.words[others.flatten()], text.word_mask[others.flatten()]
+    )
+    valid = torch.tensor([[True, False], [True, True], [False, True]])
+    out = model(video, mask, text, negatives=negatives, negative_mask=valid)
+    for head in ("global", "local"):
+        scores = out.scores[head]
+        torch.testing.assert_close(scores.video_to_negatives, scores.video_to_text.gather(1, others))
+        assert scores.negative_mask is valid
+    assert model(video, mask, text).scores["local"].video_to_negatives is None
 
 
 def test_inference_api_gives_normalised_heat_grids_and_scores():

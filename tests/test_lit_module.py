@@ -8,6 +8,7 @@ import torch
 from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.memory import MemoryDataModule
+from stg_lightning.data.text_negatives import TextNegativesConfig
 from stg_lightning.lit_module import GroundingModule
 from stg_lightning.losses import LossConfig
 from stg_lightning.model import GlobalHeadConfig, LocalHeadConfig
@@ -97,6 +98,27 @@ def test_cached_tokens_batch_gives_the_same_loss_as_frames():
         expected = module.compute_losses(batch)["loss"]
         got = module.compute_losses(cached)["loss"]
     assert got == pytest.approx(expected.item(), rel=2e-3)
+
+
+def test_word_swapped_negatives_only_add_terms_to_the_video_to_text_softmax():
+    torch.manual_seed(0)
+    module = tiny_module(strategy="topk").eval()
+    batch = tiny_batch(module)
+    with torch.no_grad():
+        plain = module.compute_losses(batch)
+        module.negatives_cfg = TextNegativesConfig(per_clip=2, word_groups=[["egg", "milk", "pancake"]])
+        out = module(batch, torch.Generator().manual_seed(0))
+        swapped = module._loss_terms(out)
+    # "stir the batter" has no grouped word; "pour milk" → "pour egg", "pour pancake", and so on.
+    assert out.scores["local"].negative_mask.tolist() == [
+        [True, True],
+        [True, True],
+        [False, False],
+        [True, True],
+    ]
+    for head in ("global", "local"):
+        assert out.scores[head].video_to_negatives.shape == (4, 2)
+        assert swapped[f"loss_{head}"] > plain[f"loss_{head}"]
 
 
 class Killed(Exception):

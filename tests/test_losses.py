@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from stg_lightning.losses import LossConfig, grounding_loss, nce_loss, pair_nce_loss, retrieval_top1
+from stg_lightning.losses import (
+    LossConfig,
+    grounding_loss,
+    nce_loss,
+    pair_nce_loss,
+    retrieval_top1,
+    swap_top1,
+)
 from stg_lightning.model import PairScores
 
 SCORES = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
@@ -68,3 +75,23 @@ def test_retrieval_top1_counts_rows_whose_positive_scores_highest_in_both_direct
     v2t = torch.tensor([[0.0, 0.1, 0.9, 0.2], [0.3, 0.0, 0.1, 0.8]])
     t2v = torch.tensor([[0.0, 0.0, 0.7, 0.1], [0.9, 0.0, 0.1, 0.2]])
     assert retrieval_top1(PairScores(v2t, t2v, offset=2)).item() == pytest.approx(0.75)
+
+
+def test_swapped_negatives_join_the_video_to_text_softmax_only():
+    # Row 0 gets one extra negative at 0.5, row 1 none (-inf), margin 0:
+    # v→t row 0: -0.9 + log(e^0.9 + e^0.1 + e^0.5) = 0.751251; row 1: log(1 + e^-0.6) = 0.437488
+    # t→v (no extras): log(1 + e^-0.7) = 0.403186 for both columns; total 0.594369 + 0.403186
+    extra = torch.tensor([[0.5], [float("-inf")]])
+    loss = nce_loss(SCORES, video_negatives=extra)
+    assert loss.item() == pytest.approx(0.997555, abs=1e-5)
+    scores = PairScores(SCORES, SCORES.T, 0, torch.tensor([[0.5], [7.0]]), torch.tensor([[True], [False]]))
+    torch.testing.assert_close(pair_nce_loss(scores, 0.0, None), loss)
+
+
+def test_swap_top1_counts_videos_whose_own_sentence_beats_every_valid_swap():
+    # Row 0: positive 0.9 > swaps 0.5, 0.2 → win; row 1: 0.8 < 0.85 → loss; row 2 has no valid swap.
+    v2t = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.0, 0.0, 0.3]])
+    negatives = torch.tensor([[0.5, 0.2], [0.85, 0.0], [0.9, 0.9]])
+    mask = torch.tensor([[True, True], [True, False], [False, False]])
+    assert swap_top1(PairScores(v2t, v2t.T, 0, negatives, mask)).item() == pytest.approx(0.5)
+    assert swap_top1(PairScores(v2t, v2t.T, 0, negatives, torch.zeros(3, 2, dtype=torch.bool))).isnan()

@@ -9,7 +9,7 @@ training module, inference, callbacks, benchmarks) uses only these methods:
   select_frames(frames, mask, text)               patch_query_scores(patches, queries)  (patch cosines)
   global_embeddings(...) → (video, sentence)      heat(patches, queries)  (local-head rollout)
   global_scores / local_scores → PairScores
-  forward(frames, mask, text) → GroundingOutput
+  forward(frames, mask, text, negatives) → GroundingOutput
 
 Scores across DDP ranks (`PairScores`): each rank scores its own videos against every rank's texts and its
 own texts against every rank's videos; the gathers keep autograd, so `losses.py` sees scores only.
@@ -39,11 +39,14 @@ HEADS = ("global", "local")
 @dataclass
 class PairScores:
     """Video–text scores of one rank: `video_to_text` [Bl, B] (its videos × all texts) and `text_to_video`
-    [Bl, B] (its texts × all videos); row i's positive is column `offset + i` in both."""
+    [Bl, B] (its texts × all videos); row i's positive is column `offset + i` in both. `video_to_negatives`
+    [Bl, K]: each video against its own sentence's word-swapped negatives, valid where `negative_mask`."""
 
     video_to_text: Tensor
     text_to_video: Tensor
     offset: int = 0
+    video_to_negatives: Tensor | None = None
+    negative_mask: Tensor | None = None
 
 
 @dataclass
@@ -231,22 +234,38 @@ class GroundingModel(nn.Module):
         text: TextTokens,
         heads: tuple[str, ...] = HEADS,
         generator: torch.Generator | None = None,
+        negatives: TextTokens | None = None,
+        negative_mask: Tensor | None = None,
     ) -> GroundingOutput:
-        """Select frames, then score every (video, text) pair of the (global) batch with the asked heads."""
+        """Select frames, then score every (video, text) pair of the (global) batch with the asked heads;
+        with `negatives` (K per clip, clip-major, e.g. `data.text_negatives`), also each clip against its
+        own K (valid where `negative_mask` [B, K])."""
         unknown = set(heads) - set(HEADS)
         if unknown:
             raise ValueError(f"GroundingModel: unknown heads {sorted(unknown)}; choose from {HEADS}")
         selection = self.select_frames(frames, frame_mask, text, generator)
         out = GroundingOutput(selection)
+        b = selection.indices.shape[0]
+        k = 0 if negatives is None else negatives.sentence.shape[0] // b
         if "global" in heads:
-            out.scores["global"] = self.global_scores(
-                *self.global_embeddings(frames, frame_mask, selection, text)
-            )
+            video, sentence = self.global_embeddings(frames, frame_mask, selection, text)
+            out.scores["global"] = self.global_scores(video, sentence)
+            if k:
+                swapped = self.global_head.project_text(negatives.sentence).unflatten(0, (b, k))
+                out.scores["global"].video_to_negatives = F.cosine_similarity(video[:, None], swapped, dim=-1)
         if "local" in heads:
             selected = frames.select(selection.indices)
             out.scores["local"] = self.local_scores(
                 selected.patches, selection.mask, text.words, text.word_mask
             )
+            if k:
+                clips = torch.arange(b, device=selection.mask.device).repeat_interleave(k)
+                swapped_scores = self.local_head.forward_pairs(
+                    selected.patches[clips], selection.mask[clips], negatives.words, negatives.word_mask
+                )
+                out.scores["local"].video_to_negatives = swapped_scores.view(b, k)
+        for scores in out.scores.values():
+            scores.negative_mask = negative_mask if k else None
         return out
 
     # ----------------------------------------------------------------------------------------- inference
