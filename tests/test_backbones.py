@@ -112,6 +112,12 @@ def test_words_with_sentence_put_the_eot_token_in_the_last_word_slot():
     assert b.word_mask[:, -1].all() and b.word_mask.sum(1).tolist() == [3, 5]
     torch.testing.assert_close(b.words[:, :4], a.words[:, :4])  # the first K-1 words are unchanged
     torch.testing.assert_close(b.sentence, a.sentence)
+    # One slot: the sentence token alone, a valid word.
+    only = OpenClipBackbone(tiny_cfg(max_words=1, words_with_sentence=True))
+    only.load_state_dict(plain.state_dict())
+    c = only.encode_text(ids)
+    assert c.words.shape[1] == 1 and c.word_mask.tolist() == [[True], [True]]
+    torch.testing.assert_close(c.words[:, 0], a.sentence)
 
 
 def test_words_follow_causal_prefixes():

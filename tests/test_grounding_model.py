@@ -87,6 +87,31 @@ def test_negative_scores_equal_the_pair_scores_of_the_same_sentences():
     assert model(video, mask, text).scores["local"].video_to_negatives is None
 
 
+def test_a_sentence_token_local_head_reads_the_sentence_as_its_one_word():
+    # Oracle: the same head fed the sentence token by hand as a one-word text.
+    model = tiny_model().eval()
+    torch.manual_seed(0)
+    sentence_model = GroundingModel(
+        OpenClipConfig(model_name="stg-tiny-vit", pretrained=None, max_words=6),
+        SelectionConfig(num_frames=2),
+        GlobalHeadConfig(embed_dim=16),
+        LocalHeadConfig(embed_dim=16, num_heads=2, text_tokens="sentence"),
+    ).eval()
+    sentence_model.load_state_dict(model.state_dict())
+    video, mask = model.encode_video(pixels(), torch.ones(3, 4, dtype=torch.bool))
+    text = model.encode_text(model.tokenize(TEXTS))
+    got = sentence_model(video, mask, text).scores["local"].video_to_text
+    selection = model.select_frames(video, mask, text)  # selection still reads the words
+    one_word = torch.ones(3, 1, dtype=torch.bool)
+    patches = video.select(selection.indices).patches
+    expected = model.local_scores(patches, selection.mask, text.sentence[:, None], one_word).video_to_text
+    torch.testing.assert_close(got, expected)
+    queries = sentence_model.encode_queries(TEXTS[:2])
+    assert queries.words.shape[1] == 1 and queries.word_mask.all()
+    with pytest.raises(ValueError, match="text_tokens"):
+        LocalHeadConfig(text_tokens="phrases")
+
+
 def test_inference_api_gives_normalised_heat_grids_and_scores():
     model = tiny_model().eval()
     frames = model.normalize(pixels(1, 2).float() / 255.0)

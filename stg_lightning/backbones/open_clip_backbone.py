@@ -142,7 +142,7 @@ class OpenClipBackbone(Backbone):
         words, word_mask = _span(x, start=1, end=eot, max_len=self.max_words - int(self.words_with_sentence))
         if self.words_with_sentence:
             words = torch.cat([words, sentence[:, None]], dim=1)
-            word_mask = torch.cat([word_mask, torch.ones_like(word_mask[:, :1])], dim=1)
+            word_mask = torch.cat([word_mask, word_mask.new_ones(word_mask.shape[0], 1)], dim=1)
         return TextTokens(sentence=sentence, words=words, word_mask=word_mask)
 
     def open_clip_state_dict(self) -> dict[str, Tensor]:

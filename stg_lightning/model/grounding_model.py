@@ -60,7 +60,7 @@ class GroundingOutput:
 @dataclass
 class Queries:
     """Encoded text queries: `embedding` [Q, d] L2-normalised (global head, or the raw sentence token),
-    `words` [Q, K, Dw] and `word_mask` [Q, K] for the local head."""
+    `words` [Q, K, Dw] and `word_mask` [Q, K]: what the local head reads (`GroundingModel.local_text`)."""
 
     embedding: Tensor
     words: Tensor
@@ -152,6 +152,15 @@ class GroundingModel(nn.Module):
         video_dim = self.backbone.frame_dim if head_cfg.frame_pooling == "cls" else self.backbone.patch_dim
         self.global_head = GlobalHead(video_dim, self.backbone.sentence_dim, head_cfg)
         self.local_head = LocalHead(self.backbone.patch_dim, self.backbone.word_dim, local_head)
+        if (
+            self.local_head.cfg.text_tokens == "sentence"
+            and self.backbone.sentence_dim != self.backbone.word_dim
+        ):
+            raise ValueError(
+                f"model.local_head.text_tokens=sentence feeds the sentence token (dim {self.backbone.sentence_dim}) "
+                f"to a head built for word tokens (dim {self.backbone.word_dim}); {type(self.backbone).__name__} "
+                "does not give them one width: use text_tokens=words"
+            )
 
     # ----------------------------------------------------------------------------------------- facts
     @property
@@ -217,6 +226,13 @@ class GroundingModel(nn.Module):
         video = self.global_head.encode_video(frames, frame_mask, selection.indices, selection.mask)
         return video, self.global_head.project_text(text.sentence)
 
+    def local_text(self, text: TextTokens) -> tuple[Tensor, Tensor]:
+        """What the local head reads of each sentence: (tokens [B, K, Dw], mask [B, K]), the word tokens
+        or, with `local_head.text_tokens=sentence`, the sentence token as the one word (K = 1)."""
+        if self.local_head.cfg.text_tokens == "sentence":
+            return text.sentence[:, None], text.word_mask.new_ones(text.sentence.shape[0], 1)
+        return text.words, text.word_mask
+
     def global_scores(self, video: Tensor, sentence: Tensor) -> PairScores:
         """Cosine scores of this rank's embeddings against every rank's (gathered with gradient)."""
         return global_pair_scores(video, sentence)
@@ -255,13 +271,11 @@ class GroundingModel(nn.Module):
                 out.scores["global"].video_to_negatives = F.cosine_similarity(video[:, None], swapped, dim=-1)
         if "local" in heads:
             selected = frames.select(selection.indices)
-            out.scores["local"] = self.local_scores(
-                selected.patches, selection.mask, text.words, text.word_mask
-            )
+            out.scores["local"] = self.local_scores(selected.patches, selection.mask, *self.local_text(text))
             if k:
                 clips = torch.arange(b, device=selection.mask.device).repeat_interleave(k)
                 swapped_scores = self.local_head.forward_pairs(
-                    selected.patches[clips], selection.mask[clips], negatives.words, negatives.word_mask
+                    selected.patches[clips], selection.mask[clips], *self.local_text(negatives)
                 )
                 out.scores["local"].video_to_negatives = swapped_scores.view(b, k)
         for scores in out.scores.values():
@@ -274,7 +288,7 @@ class GroundingModel(nn.Module):
         device = next(self.parameters()).device
         text = self.encode_text(self.tokenize(texts).to(device))
         emb = text.sentence if raw else self.global_head.project_text(text.sentence)
-        return Queries(F.normalize(emb.float(), dim=-1), text.words, text.word_mask)
+        return Queries(F.normalize(emb.float(), dim=-1), *self.local_text(text))
 
     def project_frame_tokens(self, tokens: Tensor, raw: bool = False) -> Tensor:
         """Frame or patch tokens [..., D] → L2-normalised [..., d] under f (`raw`: unprojected)."""

@@ -44,7 +44,9 @@ class LocalHeadConfig:
     """embed_dim: d; variant: layer order (Table 8); attention: "cosine" (logits cos/temperature) or "dot"
     (scaled dot product); chunk_size: texts per pairwise chunk; checkpoint: recompute chunks in backward;
     aligned_init: patch and word projections, and each attention's query and key, start from the same
-    random matrix (model/init.py), so the untrained attention follows the backbone's similarities."""
+    random matrix (model/init.py), so the untrained attention follows the backbone's similarities;
+    text_tokens: what the head reads of a sentence, its word tokens ("words", the paper) or its sentence
+    token alone as one word ("sentence"; `GroundingModel.local_text`)."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -55,8 +57,13 @@ class LocalHeadConfig:
     checkpoint: bool = True
     dropout: float = 0.0
     aligned_init: bool = True
+    text_tokens: Literal["words", "sentence"] = "words"
 
     def __post_init__(self) -> None:
+        if self.text_tokens not in ("words", "sentence"):
+            raise ValueError(
+                f"LocalHeadConfig.text_tokens must be 'words' or 'sentence', got {self.text_tokens!r}"
+            )
         if self.variant not in VARIANT_LAYERS:
             raise ValueError(
                 f"LocalHeadConfig.variant must be one of {sorted(VARIANT_LAYERS)}, got {self.variant!r}"
