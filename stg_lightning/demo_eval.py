@@ -323,10 +323,12 @@ def table_rows(
 
 
 def chance_levels(run_dir: Path) -> dict[str, float]:
-    """Chance of each head's symmetric NCE (2·ln B) and of top-1 retrieval (1 / B) at the run's batch size."""
+    """Chance of each head's symmetric NCE and of top-1 retrieval (1 / B) at the run's batch size B: 2·ln B,
+    or ln B + ln(B + K) with K word-swapped negatives per clip (`model.negatives`, when every clip has K)."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     batch = int(config["data"]["init_args"]["batch_size"])
-    nce = 2 * math.log(batch)
+    swaps = int(((config.get("model") or {}).get("negatives") or {}).get("per_clip") or 0)
+    nce = math.log(batch) + math.log(batch + swaps)
     return {"loss_global": nce, "loss_local": nce, "top1": 1.0 / batch}
 
 

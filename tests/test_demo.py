@@ -228,6 +228,10 @@ def test_chance_levels_come_from_the_runs_batch_size(tmp_path):
     chance = chance_levels(tmp_path)
     assert chance["loss_global"] == chance["loss_local"] == pytest.approx(2 * 3.4657359, abs=1e-6)
     assert chance["top1"] == 1 / 32
+    (tmp_path / "config.yaml").write_text(
+        "model:\n  negatives:\n    per_clip: 4\ndata:\n  init_args:\n    batch_size: 32\n"
+    )
+    assert chance_levels(tmp_path)["loss_local"] == pytest.approx(3.4657359 + 3.5835189, abs=1e-6)
 
 
 def test_cache_stage_builds_the_training_backbone(tmp_path):
