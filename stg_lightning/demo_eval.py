@@ -29,6 +29,7 @@ import yaml
 
 from stg_lightning.config import from_dict, to_dict
 from stg_lightning.eval.baselines.oracle import oracle_predictions
+from stg_lightning.eval.baselines.random_object import load_object_boxes
 from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
 from stg_lightning.eval.datasets import load_dataset
 from stg_lightning.eval.inference import predict_dataset
@@ -37,7 +38,7 @@ from stg_lightning.eval.predictions import Predictions, write_predictions
 from stg_lightning.eval.query_swap import swap_queries
 from stg_lightning.eval.readout import InferenceConfig
 from stg_lightning.eval.records import EvalDataset
-from stg_lightning.eval.scoring import ScoringConfig, score_predictions
+from stg_lightning.eval.scoring import BOOKKEEPING, ScoringConfig, score_predictions
 from stg_lightning.eval.settings import eval_settings, store_in_checkpoint
 from stg_lightning.model import GroundingModel
 from stg_lightning.report.claims import claims_table, evaluate_claims
@@ -64,6 +65,7 @@ COLUMNS = {
     "myt/temporal_iou": "MYT IoU",
     "myt/temporal_iod": "MYT IoD",
     "myt/temporal_mof": "MYT MoF",
+    "gyt/named_share": "GYT named-object share",
 }
 T = TypeVar("T")
 FULL = "full"
@@ -230,6 +232,26 @@ def swapped_query_rows(
     return rows
 
 
+def object_choice_rows(
+    ev: dict[str, Any],
+    split: str,
+    dataset: EvalDataset,
+    objects: Path,
+    predictions: dict[str, Predictions],
+    scoring: ScoringConfig,
+) -> dict[str, dict[str, float]]:
+    """Where each model row's pointing-game point lands (named object / another object / off the objects,
+    eval/metrics/object_choice.py) on the splits `eval.object_choice` names; nothing on the others."""
+    if split not in ev.get("object_choice", []):
+        return {}
+    boxes = load_object_boxes(dataset, objects)
+    out = {}
+    for name, preds in predictions.items():
+        scores = score_predictions(dataset, preds, scoring, metrics=("object_choice",), object_boxes=boxes)
+        out[name] = {k: v for k, v in scores.items() if k not in BOOKKEEPING}
+    return out
+
+
 def evaluate_split(
     inputs: ReportInputs, models: dict[str, GroundingModel], split: str
 ) -> tuple[dict[str, dict[str, float]], EvalDataset, dict[str, Predictions]]:
@@ -243,6 +265,10 @@ def evaluate_split(
     if any(run in rows for run in SELECTION_RUNS):
         rows["sel_sinkhorn"] = dict(rows[FULL])
     objects = root / "eval" / split / "objects.json"
+    for name, choice in object_choice_rows(
+        inputs.eval, split, dataset, objects, predictions, scoring
+    ).items():
+        rows[name].update(choice)
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
     rows.update(swapped_query_rows(inputs.eval, readouts, split, dataset, videos, scoring))
     out = inputs.out / "eval"
@@ -297,11 +323,19 @@ def table_rows(
 
 
 def chance_levels(run_dir: Path) -> dict[str, float]:
-    """Chance of each head's symmetric NCE (2·ln B) and of top-1 retrieval (1 / B) at the run's batch size."""
+    """Chance of each head's symmetric NCE and of top-1 retrieval (1 / B) at the run's batch size B: 2·ln B,
+    or ln B + ln(B + K) with K word-swapped negatives per clip (`model.negatives`, when every clip has K)."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     batch = int(config["data"]["init_args"]["batch_size"])
-    nce = 2 * math.log(batch)
+    swaps = int(((config.get("model") or {}).get("negatives") or {}).get("per_clip") or 0)
+    nce = math.log(batch) + math.log(batch + swaps)
     return {"loss_global": nce, "loss_local": nce, "top1": 1.0 / batch}
+
+
+def chance_note(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The named-object share's chance level on GYT, as the report states it."""
+    chance = results.get("gyt", {}).get(FULL, {}).get("named_share_chance")
+    return "—" if chance is None else f"{chance:.3f} here"
 
 
 def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict[str, Path]) -> None:
@@ -374,7 +408,11 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
         "game (GT seconds + GT step as query). Rows '…, asked another step's query' (`<row>_swapped_query`):"
         " the same pointing game with each boxed second asked another step of its video that names a "
         "different object, scored against the shown step's box; a heat map that follows the query falls "
-        "there, a text-blind one does not (`eval/query_swap.py`).",
+        "there, a text-blind one does not (`eval/query_swap.py`). GYT named-object share: of the points "
+        "that land on an on-screen object, the share on the object the query names (eval/metrics/"
+        "object_choice.py); a text-blind object seeker scores the chance level, 1 / objects on screen = "
+        + chance_note(results)
+        + ".",
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():

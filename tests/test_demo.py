@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+from eval_fixtures import tiny_gyt
 
 from stg_lightning.data.prepare import PrepareConfig, parse_config
 from stg_lightning.demo import DemoConfig, Stages, load_demo_config, parse_args
@@ -12,6 +13,7 @@ from stg_lightning.demo_eval import (
     backbone_note,
     chance_levels,
     eval_section,
+    object_choice_rows,
     readout_summary,
     row_labels,
     row_readouts,
@@ -19,6 +21,7 @@ from stg_lightning.demo_eval import (
     table_rows,
 )
 from stg_lightning.errors import StgUserError
+from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
 
@@ -207,11 +210,28 @@ def test_query_swap_rows_are_labelled_model_rows_and_a_bad_row_fails_clearly(tmp
         swapped_query_rows(cfg.eval, readouts, "gyt", None, tmp_path, None)
 
 
+def test_object_choice_rows_score_every_model_row_on_the_named_splits(tmp_path):
+    dataset = tiny_gyt()
+    objects = tmp_path / "objects.json"
+    objects.write_text(json.dumps({"v1": {"1": [[0, 0, 4, 4], [10, 0, 14, 4]], "2": [[10, 0, 19, 9]]}}))
+    predictions = {"oracle": oracle_predictions(dataset)}
+    ev = {"object_choice": ["gyt"]}
+    rows = object_choice_rows(ev, "gyt", dataset, objects, predictions, ScoringConfig())
+    # The oracle points at every GT box's centre: all on the named object; chance (1/2 + 1/1) / 2.
+    assert rows["oracle"]["named_share"] == 1.0 and rows["oracle"]["named_share_chance"] == 0.75
+    assert "videos" not in rows["oracle"]  # bookkeeping stays with the row's own scores
+    assert object_choice_rows(ev, "myt", dataset, objects, predictions, ScoringConfig()) == {}
+
+
 def test_chance_levels_come_from_the_runs_batch_size(tmp_path):
     (tmp_path / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 32\n")
     chance = chance_levels(tmp_path)
     assert chance["loss_global"] == chance["loss_local"] == pytest.approx(2 * 3.4657359, abs=1e-6)
     assert chance["top1"] == 1 / 32
+    (tmp_path / "config.yaml").write_text(
+        "model:\n  negatives:\n    per_clip: 4\ndata:\n  init_args:\n    batch_size: 32\n"
+    )
+    assert chance_levels(tmp_path)["loss_local"] == pytest.approx(3.4657359 + 3.5835189, abs=1e-6)
 
 
 def test_cache_stage_builds_the_training_backbone(tmp_path):

@@ -16,6 +16,7 @@ from stg_lightning.eval.metrics import (
     VideoMAP,
 )
 from stg_lightning.eval.metrics.ap import average_precision
+from stg_lightning.eval.metrics.object_choice import ObjectChoice
 from stg_lightning.eval.metrics.spatial import heat_mask_counts, heat_points, mask_counts
 from stg_lightning.eval.viterbi import similarity_from_labels, viterbi_align
 
@@ -267,3 +268,22 @@ def test_temporal_thresholds_and_per_class_numbers_hand_computed():
     # Per class over frames: a = seconds {0, 1, 4, 5} vs aligned {0, 1, 2, 4, 5}; b = {2, 3} vs {3}.
     assert out["iou_class"] == pytest.approx((4 / 5 + 1 / 2) / 2)
     assert out["iod_class"] == pytest.approx((4 / 5 + 1) / 2)
+
+
+def test_object_choice_hand_computed():
+    # Three scored seconds, two objects on screen at the first two, three at the last:
+    # point on the named box, on the other object's box, and off every box.
+    gt = [[0, 0, 4, 4], [0, 0, 4, 4], [0, 0, 4, 4]]
+    objects = [[[0, 0, 4, 4], [10, 0, 14, 4]]] * 2 + [[[0, 0, 4, 4], [10, 0, 14, 4], [0, 6, 4, 9]]]
+    metric = ObjectChoice()
+    metric.update(gt, objects, (20, 10), points=[[2, 2], [12, 1], [7, 7]])
+    out = metric.compute()
+    assert out["point_on_named"] == out["point_on_other"] == out["point_off_objects"] == pytest.approx(1 / 3)
+    assert out["named_share"] == pytest.approx(1 / 2)
+    assert out["named_share_chance"] == pytest.approx((1 / 2 + 1 / 2 + 1 / 3) / 3)
+    # A heat peak resolves like the pointing game's: the argmax cell of a 2×1 grid over the 20×10 frame.
+    metric.reset()
+    metric.update(gt[:1], [[[0, 0, 4, 4], [10, 0, 19, 9]]], (20, 10), heat=np.array([[[0.1, 0.9]]]))
+    assert metric.compute()["point_on_other"] == 1.0
+    with pytest.raises(ValueError, match="rows"):
+        ObjectChoice().update(gt, objects[:2], (20, 10), points=[[2, 2]] * 3)

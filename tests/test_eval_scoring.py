@@ -225,3 +225,18 @@ def test_a_longer_file_adds_background_seconds():
     out = score_predictions(ds, {"v1": VideoPredictions(frames=frames, num_frames=6)})
     assert out["iou_pointing"] == pytest.approx(2 / 3)
     assert (out["length_mismatch_videos"], out["ignored_predictions"]) == (1, 0)
+
+
+def test_object_choice_reads_the_trimmed_answers_and_needs_the_object_boxes():
+    # t=1 points at its GT box, t=2 at (1, 1): inside the other object's box at t=2 → one named, one other.
+    preds = {
+        "v1": VideoPredictions(
+            frames=[FramePrediction(1, "a", 0.8, point=(2, 2)), FramePrediction(2, "a", 0.6, point=(1, 1))]
+        )
+    }
+    boxes = {"v1": {1: [(0, 0, 4, 4), (10, 0, 14, 4)], 2: [(10, 0, 19, 9), (0, 0, 4, 4)]}}
+    out = score_predictions(tiny_gyt(), preds, metrics=("object_choice",), object_boxes=boxes)
+    assert (out["point_on_named"], out["point_on_other"], out["named_share"]) == (0.5, 0.5, 0.5)
+    assert out["trimmed_seconds"] == 2
+    with pytest.raises(ValueError, match="object_boxes"):
+        score_predictions(tiny_gyt(), preds, metrics=("object_choice",))

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from stg_lightning.eval.baselines.random_object import ObjectBoxes
 from stg_lightning.eval.metrics.iou_pointing import IoUPointing
+from stg_lightning.eval.metrics.object_choice import ObjectChoice
 from stg_lightning.eval.metrics.pointing import PointingGame
 from stg_lightning.eval.metrics.spatial import HeatRows, MaskConfig
 from stg_lightning.eval.metrics.spatial_map import SpatialMAP
@@ -29,6 +31,7 @@ DATASET_METRICS = {
     "yc_inter": ("pointing", "spatial_map"),
     "myt": ("temporal",),
 }
+TRIMMED_METRICS = {"pointing", "spatial_map", "object_choice"}  # scored on the trimmed (GT-boxed) seconds
 # Result keys that count inputs rather than score them (not logged as metrics, printed as a summary).
 BOOKKEEPING = (
     "videos",
@@ -82,12 +85,18 @@ def score_predictions(
     predictions: Predictions,
     config: ScoringConfig | None = None,
     metrics: tuple[str, ...] | None = None,
+    object_boxes: ObjectBoxes | None = None,
 ) -> dict[str, float]:
-    """All metrics of ``dataset`` (or the named ``metrics``) for ``predictions`` → ``{name: value}``."""
+    """All metrics of ``dataset`` (or the named ``metrics``) for ``predictions`` → ``{name: value}``.
+
+    ``"object_choice"`` (synthetic splits) needs ``object_boxes``, every on-screen object's box per scored
+    second (`load_object_boxes`)."""
     cfg = config or ScoringConfig()
     names = metrics or DATASET_METRICS.get(dataset.name)
     if names is None:
         raise ValueError(f"no default metrics for dataset {dataset.name!r}; pass metrics=...")
+    if "object_choice" in names and object_boxes is None:
+        raise ValueError("metric 'object_choice' needs object_boxes (eval/baselines/random_object.py)")
     records = dataset.by_id()
     unknown = sorted(set(predictions) - set(records))
     if unknown and not cfg.lenient:
@@ -115,9 +124,13 @@ def score_predictions(
             "spatial_map": SpatialMAP(cfg.spatial_iou, mask),
             "iou_pointing": IoUPointing(cfg.iou_pointing_classes),
             "video_map": VideoMAP(cfg.video_thresholds, mask),
+            "object_choice": ObjectChoice(),
         }
         for rec in dataset.records:
-            _update_spatial(rec, predictions.get(rec.video_id), classes, metric, spatial, cfg, counts)
+            objects = None if object_boxes is None else object_boxes[rec.video_id]
+            _update_spatial(
+                rec, predictions.get(rec.video_id), classes, metric, spatial, cfg, counts, objects
+            )
         for name in sorted(spatial):
             value = metric[name].compute()
             result.update(
@@ -137,7 +150,7 @@ def score_predictions(
             similarity = _step_scores(rec, predictions.get(rec.video_id), len(gt))
             temporal.update(gt, similarity=similarity, step_classes=step_classes(rec))
         result.update({f"temporal_{k}": float(v) for k, v in temporal.compute().items()})
-    if not {"pointing", "spatial_map"} & spatial:
+    if not TRIMMED_METRICS & spatial:
         del counts["trimmed_seconds"], counts["trimmed_unanswered"]
     result.update({k: float(v) for k, v in counts.items()})
     return result
@@ -204,8 +217,10 @@ def _update_spatial(
     names: set[str],
     cfg: ScoringConfig,
     counts: dict[str, int],
+    objects: dict[int, list] | None = None,
 ) -> None:
-    """Feed one video to the spatial metrics and count its trimmed seconds and unanswered queries."""
+    """Feed one video to the spatial metrics and count its trimmed seconds and unanswered queries
+    (`objects`: its on-screen object boxes per scored second, for object choice)."""
     video = video or VideoPredictions()
     n = evaluated_length(rec, video)
     untrimmed: list[FramePrediction | None] = [None] * n
@@ -213,7 +228,7 @@ def _update_spatial(
         if p.t < n:
             untrimmed[p.t] = p
 
-    if {"pointing", "spatial_map"} & names:
+    if TRIMMED_METRICS & names:
         grounding = {(p.t, normalise_query(p.label)): p for p in video.grounding if p.label is not None}
         seconds = sorted(t for t in rec.boxes if t in rec.labels and t < n)
         entries = [
@@ -225,6 +240,15 @@ def _update_spatial(
         gt_boxes = np.array([rec.boxes[t] for t in seconds], dtype=np.float64).reshape(-1, 4)
         if "pointing" in names:
             metric["pointing"].update(gt_boxes, rec.frame_size, heat=s.heat, points=s.points, boxes=s.boxes)
+        if "object_choice" in names:
+            metric["object_choice"].update(
+                gt_boxes,
+                [objects[t] for t in seconds],
+                rec.frame_size,
+                heat=s.heat,
+                points=s.points,
+                boxes=s.boxes,
+            )
         if "spatial_map" in names:
             cls = np.array([classes[rec.labels[t]] for t in seconds], dtype=np.int64)
             scores = np.array([np.nan if e is None else e.score for e in entries])
