@@ -12,6 +12,7 @@ continues where it stopped (training resumes from its last checkpoint).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -76,6 +77,32 @@ def stage_argv(section: dict[str, Any], own: list[str]) -> list[str]:
     """A stage's flags: the section's preset/config, then the demo's `own` flags, then the section's keys."""
     head = {k: v for k, v in section.items() if k in HEAD_KEYS}
     return to_argv(head) + own + to_argv({k: v for k, v in section.items() if k not in HEAD_KEYS})
+
+
+def run_fingerprint(args: list[str]) -> str:
+    """What a training run was made from: its flags and the bytes of every --config file they name (so an
+    edited experiment file counts as a change, not only a renamed one)."""
+    digest = hashlib.sha256()
+    for arg, nxt in zip(args, [*args[1:], None]):
+        digest.update(arg.encode() + b"\0")
+        if arg == "--config" and nxt is not None:
+            digest.update(Path(nxt).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def check_finished(done: Path, fingerprint: str, run_name: str) -> None:
+    """A finished run made from other settings stops the demo (its numbers would not be this config's);
+    markers from before fingerprints ("ok") are trusted, with a line saying so."""
+    if not done.exists():
+        return
+    recorded = done.read_text().strip()
+    if recorded == "ok":
+        print(f"[demo] train {run_name}: {done} predates settings fingerprints; reusing it", flush=True)
+    elif recorded != fingerprint:
+        raise StgUserError(
+            f"demo stage 'train {run_name}': {done.parent} was trained with other settings (a config file or "
+            f"flag changed since); delete {done.parent} to train it again, or give the demo another --out"
+        )
 
 
 class Stages:
@@ -212,15 +239,17 @@ class Stages:
             f"--experiment.output_dir={self.out / 'runs'}",
             f"--experiment.name={run_name}",
         ]
+        fingerprint = run_fingerprint(args)
+        done = run_dir / "finished"
+        check_finished(done, fingerprint, run_name)
         last = self.checkpoint(run_name)
         if last.exists():  # an interrupted run continues from its last checkpoint, in its run folder
             args.append("--ckpt_path=last")
-        done = run_dir / "finished"
 
         def fit() -> int:
             code = stg_main(args)
             if code == 0:
-                done.write_text("ok\n")
+                done.write_text(fingerprint + "\n")
             return code
 
         self.run(f"train {run_name}", done, fit)

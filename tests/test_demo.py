@@ -6,7 +6,14 @@ import pytest
 from eval_fixtures import tiny_gyt
 
 from stg_lightning.data.prepare import PrepareConfig, parse_config
-from stg_lightning.demo import DemoConfig, Stages, load_demo_config, parse_args
+from stg_lightning.demo import (
+    DemoConfig,
+    Stages,
+    check_finished,
+    load_demo_config,
+    parse_args,
+    run_fingerprint,
+)
 from stg_lightning.demo_eval import (
     COLUMNS,
     ROW_LABELS,
@@ -141,6 +148,24 @@ def test_stages_skip_finished_outputs_and_stop_on_failure(tmp_path):
     assert calls == ["ran"] and "new stage" in stages.timings
     with pytest.raises(StgUserError, match="failed"):
         stages.run("broken stage", tmp_path / "missing", lambda: 2)
+
+
+def test_a_finished_run_made_from_edited_settings_stops_the_demo(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("model: {}\n")
+    args = ["fit", "--config", str(config), "--seed_everything=0"]
+    before = run_fingerprint(args)
+    done = tmp_path / "full" / "finished"
+    done.parent.mkdir()
+    done.write_text(before + "\n")
+    check_finished(done, run_fingerprint(args), "full")  # same settings: reused
+    config.write_text("model: {local_head: {variant: cross}}\n")  # same file name, new content
+    assert run_fingerprint(args) != before
+    with pytest.raises(StgUserError, match=r"full was trained with other settings.*delete"):
+        check_finished(done, run_fingerprint(args), "full")
+    assert run_fingerprint([*args[:-1], "--seed_everything=1"]) != before
+    done.write_text("ok\n")  # a marker from before fingerprints
+    check_finished(done, run_fingerprint(args), "full")
 
 
 def test_table_rows_follow_the_report_order_and_leave_gaps():
