@@ -85,6 +85,9 @@ def test_negative_scores_equal_the_pair_scores_of_the_same_sentences():
         torch.testing.assert_close(scores.video_to_negatives, scores.video_to_text.gather(1, others))
         assert scores.negative_mask is valid
     assert model(video, mask, text).scores["local"].video_to_negatives is None
+    # Without a mask every negative counts.
+    unmasked = model(video, mask, text, negatives=negatives).scores["global"].negative_mask
+    assert unmasked.shape == (3, 2) and unmasked.all()
 
 
 def test_a_sentence_token_local_head_reads_the_sentence_as_its_one_word():

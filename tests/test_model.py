@@ -69,6 +69,49 @@ def test_pairwise_scores_equal_one_forward_per_pair(variant):
     torch.testing.assert_close(scores, one_by_one, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_similarity_prior_is_the_same_on_every_pair_path(variant):
+    torch.manual_seed(0)
+    cfg = LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, chunk_size=2, similarity_prior=0.5)
+    head = LocalHead(DW, DW, cfg).double().eval()
+    _, patch_mask, words, word_mask = _inputs()
+    patches, words = torch.randn(3, 3, 4, DW).double(), words.double()
+    scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
+    with torch.no_grad():
+        one_by_one = torch.stack(
+            [
+                torch.cat([head.forward_pairs(patches[[i]], patch_mask[[i]], words[[j]], word_mask[[j]])
+                           for j in range(5)])
+                for i in range(3)
+            ]
+        )  # fmt: skip
+    torch.testing.assert_close(scores, one_by_one, atol=1e-12, rtol=0)
+    head.cfg.similarity_prior = 0.0
+    assert not torch.allclose(scores, head.pairwise_scores(patches, patch_mask, words, word_mask))
+
+
+def test_similarity_prior_alone_is_the_softmax_of_the_backbone_cosines():
+    """With the learned logits zeroed (null queries), a word's attention over the regions is exactly
+    softmax(w·cos(word, patch)/temperature) on the backbone's tokens."""
+    torch.manual_seed(0)
+    w, temperature = 0.5, 0.1
+    head = LocalHead(DW, DW, LocalHeadConfig(embed_dim=D, num_heads=2, variant="cross", similarity_prior=w))
+    with torch.no_grad():
+        for module in head.modules():
+            if isinstance(module, MultiHeadAttention):
+                module.query.weight.zero_()
+                module.query.bias.zero_()
+    patches, words = torch.randn(1, 2, 3, DW), torch.randn(1, 4, DW)
+    maps, _, _ = head.attention_maps(
+        patches, torch.ones(1, 2, dtype=torch.bool), words, torch.ones(1, 4).bool()
+    )
+    cos = F.normalize(words[0], dim=-1) @ F.normalize(patches[0].flatten(0, 1), dim=-1).T  # [K, R]
+    expected = (w / temperature * cos).softmax(-1)
+    word_to_region = maps[0][1]["word_to_region"][0]  # [H, K, R]
+    torch.testing.assert_close(word_to_region, expected.expand_as(word_to_region))
+    torch.testing.assert_close(maps[0][1]["region_to_word"][0, 0], (w / temperature * cos.T).softmax(-1))
+
+
 def test_checkpointed_chunks_give_the_same_gradients():
     head = _head(chunk_size=2)
     patches, patch_mask, words, word_mask = _inputs()
@@ -154,6 +197,10 @@ def test_bad_configs_and_shapes_raise_clear_errors():
         LocalHeadConfig(variant="self_self")
     with pytest.raises(ValueError, match="divisible"):
         LocalHead(4, 4, LocalHeadConfig(embed_dim=10, num_heads=3))
+    with pytest.raises(ValueError, match="similarity_prior needs patch and word tokens in one space"):
+        LocalHead(DP, DW, LocalHeadConfig(embed_dim=D, num_heads=2, similarity_prior=1.0))
+    with pytest.raises(ValueError, match="similarity_prior >= 0"):
+        LocalHeadConfig(similarity_prior=-1.0)
     with pytest.raises(ValueError, match="frame_pooling"):
         GlobalHeadConfig(frame_pooling="max")
     with pytest.raises(ValueError, match="patch_mask"):

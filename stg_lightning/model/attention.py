@@ -4,6 +4,9 @@ cosine or scaled-dot logits, and the two blocks the head stacks (bidirectional c
 All layers accept arbitrary, *broadcastable* leading dims, so the local head can feed videos as
 [Bv, 1, R, d] and texts as [1, C, K, d] and get every (video, text) pair without copying the inputs:
 projections of a pair-independent input are then computed once per video / per text.
+
+Every attention takes an optional `prior` [..., Lq, Lk]: fixed logits added to the learned ones before the
+softmax, shared by all heads (the local head's backbone-similarity prior, `LocalHeadConfig.similarity_prior`).
 """
 
 from __future__ import annotations
@@ -64,15 +67,22 @@ class MultiHeadAttention(nn.Module):
         return x + self.out(mixed.transpose(-3, -2).flatten(-2))
 
     def forward(
-        self, x: Tensor, context: Tensor, context_mask: Tensor, return_attention: bool = False
+        self,
+        x: Tensor,
+        context: Tensor,
+        context_mask: Tensor,
+        return_attention: bool = False,
+        prior: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """x [..., Lq, d] attends to context [..., Lk, d] (mask [..., Lk]) → (x', attn [..., H, Lq, Lk])."""
         q, k, v = self._qkv(x, context)
         key_mask = safe_key_mask(context_mask)[..., None, None, :]  # [..., 1, 1, Lk] over heads and queries
         attn = None
-        if return_attention or q.shape[:-3] != k.shape[:-3]:
-            # Explicit path: for the maps (rollout) and for broadcast pairs, which fused kernels reject.
+        if return_attention or prior is not None or q.shape[:-3] != k.shape[:-3]:
+            # Explicit path: for the maps (rollout), a prior and broadcast pairs, which fused kernels reject.
             logits = (q @ k.transpose(-1, -2)) * self.scale
+            if prior is not None:
+                logits = logits + prior.unsqueeze(-3)
             attn = logits.masked_fill(~key_mask, float("-inf")).softmax(dim=-1)
             mixed = self.dropout(attn) @ v
         else:
@@ -87,24 +97,32 @@ class MultiHeadAttention(nn.Module):
             ).reshape(q.shape)
         return self._output(x, mixed), (attn if return_attention else None)
 
-    def pair_attention(self, x: Tensor, context: Tensor, context_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Every x [A, Lq, d] attending to every context [B, Lk, d] (mask [B, Lk]) without copying either:
-        attention [A, B, H, Lq, Lk] (dropout applied) and the context's values [B, H, Lk, dh]."""
+    def pair_attention(
+        self, x: Tensor, context: Tensor, context_mask: Tensor, prior: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Every x [A, Lq, d] attending to every context [B, Lk, d] (mask [B, Lk], prior [A, B, Lq, Lk])
+        without copying either: attention [A, B, H, Lq, Lk] (dropout applied) and the values [B, H, Lk, dh]."""
         q, k, v = self._qkv(x, context)
         logits = torch.einsum("ahqd,bhkd->abhqk", q, k) * self.scale
+        if prior is not None:
+            logits = logits + prior.unsqueeze(-3)
         key_mask = safe_key_mask(context_mask)[None, :, None, None, :]
         return self.dropout(logits.masked_fill(~key_mask, float("-inf")).softmax(dim=-1)), v
 
-    def pair_outputs(self, x: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+    def pair_outputs(
+        self, x: Tensor, context: Tensor, context_mask: Tensor, prior: Tensor | None = None
+    ) -> Tensor:
         """`forward` for every (x, context) pair: x [A, Lq, d], context [B, Lk, d] → [A, B, Lq, d]."""
-        attn, v = self.pair_attention(x, context, context_mask)
+        attn, v = self.pair_attention(x, context, context_mask, prior)
         return self._output(x[:, None], torch.einsum("abhqk,bhkd->abhqd", attn, v))
 
-    def pair_pooled_outputs(self, x: Tensor, x_mask: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+    def pair_pooled_outputs(
+        self, x: Tensor, x_mask: Tensor, context: Tensor, context_mask: Tensor, prior: Tensor | None = None
+    ) -> Tensor:
         """Masked mean over x's positions of `pair_outputs`, [A, B, d], without the per-position outputs:
         nothing nonlinear follows the mixing, so the mean of x + W_o·(attn v) + b is
         mean(x) + W_o·(mean attn) v + b. A pooled score costs O(Lq·Lk) per pair instead of O(Lq·d²)."""
-        attn, v = self.pair_attention(x, context, context_mask)
+        attn, v = self.pair_attention(x, context, context_mask, prior)
         weights = x_mask.to(attn.dtype)
         count = weights.sum(-1)  # [A]
         mean_attn = torch.einsum("abhqk,aq->abhk", attn, weights / count.clamp(min=1)[:, None])
@@ -114,7 +132,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class CrossBlock(nn.Module):
-    """Regions attend to words and words attend to regions, both from the block's inputs (parallel update)."""
+    """Regions attend to words and words attend to regions, both from the block's inputs (parallel update);
+    `prior` [..., R, K] biases both directions (transposed for words → regions)."""
 
     def __init__(self, dim: int, num_heads: int, kind: AttentionKind, temperature: float, dropout: float):
         super().__init__()
@@ -122,16 +141,24 @@ class CrossBlock(nn.Module):
         self.word_to_region = MultiHeadAttention(dim, num_heads, kind, temperature, dropout)
 
     def forward(
-        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor, return_attention: bool
+        self,
+        regions: Tensor,
+        region_mask: Tensor,
+        words: Tensor,
+        word_mask: Tensor,
+        return_attention: bool,
+        prior: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        new_regions, a_rw = self.region_to_word(regions, words, word_mask, return_attention)
-        new_words, a_wr = self.word_to_region(words, regions, region_mask, return_attention)
+        prior_t = None if prior is None else prior.transpose(-1, -2)
+        new_regions, a_rw = self.region_to_word(regions, words, word_mask, return_attention, prior)
+        new_words, a_wr = self.word_to_region(words, regions, region_mask, return_attention, prior_t)
         maps = {"region_to_word": a_rw, "word_to_region": a_wr} if return_attention else {}
         return new_regions, new_words, maps
 
 
 class SelfBlock(nn.Module):
-    """Self-attention within each modality (regions among regions, words among words)."""
+    """Self-attention within each modality (regions among regions, words among words); a text–region
+    `prior` has no place here and is ignored, so the local head can hand every block the same arguments."""
 
     def __init__(self, dim: int, num_heads: int, kind: AttentionKind, temperature: float, dropout: float):
         super().__init__()
@@ -139,7 +166,13 @@ class SelfBlock(nn.Module):
         self.word = MultiHeadAttention(dim, num_heads, kind, temperature, dropout)
 
     def forward(
-        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor, return_attention: bool
+        self,
+        regions: Tensor,
+        region_mask: Tensor,
+        words: Tensor,
+        word_mask: Tensor,
+        return_attention: bool,
+        prior: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         regions, a_rr = self.region(regions, regions, region_mask, return_attention)
         words, a_ww = self.word(words, words, word_mask, return_attention)

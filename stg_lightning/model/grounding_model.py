@@ -255,7 +255,7 @@ class GroundingModel(nn.Module):
     ) -> GroundingOutput:
         """Select frames, then score every (video, text) pair of the (global) batch with the asked heads;
         with `negatives` (K per clip, clip-major, e.g. `data.text_negatives`), also each clip against its
-        own K (valid where `negative_mask` [B, K])."""
+        own K (valid where `negative_mask` [B, K]; all valid when it is None)."""
         unknown = set(heads) - set(HEADS)
         if unknown:
             raise ValueError(f"GroundingModel: unknown heads {sorted(unknown)}; choose from {HEADS}")
@@ -278,6 +278,8 @@ class GroundingModel(nn.Module):
                     selected.patches[clips], selection.mask[clips], *self.local_text(negatives)
                 )
                 out.scores["local"].video_to_negatives = swapped_scores.view(b, k)
+        if k and negative_mask is None:
+            negative_mask = torch.ones(b, k, dtype=torch.bool, device=selection.mask.device)
         for scores in out.scores.values():
             scores.negative_mask = negative_mask if k else None
         return out

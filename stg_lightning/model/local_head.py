@@ -46,7 +46,10 @@ class LocalHeadConfig:
     aligned_init: patch and word projections, and each attention's query and key, start from the same
     random matrix (model/init.py), so the untrained attention follows the backbone's similarities;
     text_tokens: what the head reads of a sentence, its word tokens ("words", the paper) or its sentence
-    token alone as one word ("sentence"; `GroundingModel.local_text`)."""
+    token alone as one word ("sentence"; `GroundingModel.local_text`);
+    similarity_prior: weight w of a fixed prior in every cross-attention's logits, w·cos(patch, word)/temperature
+    on the backbone's own tokens (0 = off, the paper), so a word keeps the backbone's choice among the regions
+    while the learned logits add to it; needs patch and word tokens of one width (one joint space)."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -58,6 +61,7 @@ class LocalHeadConfig:
     dropout: float = 0.0
     aligned_init: bool = True
     text_tokens: Literal["words", "sentence"] = "words"
+    similarity_prior: float = 0.0
 
     def __post_init__(self) -> None:
         if self.text_tokens not in ("words", "sentence"):
@@ -68,8 +72,10 @@ class LocalHeadConfig:
             raise ValueError(
                 f"LocalHeadConfig.variant must be one of {sorted(VARIANT_LAYERS)}, got {self.variant!r}"
             )
-        if self.chunk_size < 1 or self.temperature <= 0:
-            raise ValueError(f"LocalHeadConfig: need chunk_size >= 1 and temperature > 0, got {self}")
+        if self.chunk_size < 1 or self.temperature <= 0 or self.similarity_prior < 0:
+            raise ValueError(
+                f"LocalHeadConfig: need chunk_size >= 1, temperature > 0 and similarity_prior >= 0, got {self}"
+            )
 
 
 class LocalHead(nn.Module):
@@ -79,6 +85,11 @@ class LocalHead(nn.Module):
         super().__init__()
         self.cfg = cfg or LocalHeadConfig()
         c = self.cfg
+        if c.similarity_prior and patch_dim != word_dim:
+            raise ValueError(
+                f"local_head.similarity_prior needs patch and word tokens in one space, got widths "
+                f"{patch_dim} and {word_dim}; set local_head.similarity_prior=0 for this backbone"
+            )
         self.patch_proj = nn.Linear(patch_dim, c.embed_dim)
         self.word_proj = nn.Linear(word_dim, c.embed_dim)
         layers = VARIANT_LAYERS[c.variant]
@@ -99,7 +110,8 @@ class LocalHead(nn.Module):
         return VARIANT_LAYERS[self.cfg.variant]
 
     def _inputs(self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor):
-        """Project and flatten → regions [B, T·N, d], region mask [B, T·N], words [B, K, d], mask [B, K]."""
+        """Project and flatten → regions [B, T·N, d], region mask [B, T·N], words [B, K, d], mask [B, K],
+        and the unit-norm backbone tokens (patches [B, T·N, D], words [B, K, D]) the prior reads, or None."""
         if patches.dim() != 4 or patch_mask.shape != patches.shape[:2]:
             raise ValueError(
                 f"LocalHead: patches must be [B, T, N, D] with patch_mask [B, T] (frame validity), "
@@ -107,13 +119,31 @@ class LocalHead(nn.Module):
             )
         regions = self.patch_proj(patches).flatten(1, 2)
         region_mask = patch_mask.bool().repeat_interleave(patches.shape[2], dim=1)
-        return regions, region_mask, self.word_proj(words), word_mask.bool()
+        unit = None
+        if self.cfg.similarity_prior:
+            unit = F.normalize(patches.flatten(1, 2), dim=-1), F.normalize(words, dim=-1)
+        return regions, region_mask, self.word_proj(words), word_mask.bool(), unit
 
-    def _run(self, layers: slice, regions, region_mask, words, word_mask, return_attention: bool = False):
+    def _prior(self, unit_patches: Tensor, unit_words: Tensor, paired: bool) -> Tensor:
+        """Prior logits w·cos/temperature: [B, R, K] for matched pairs, [Bv, Bt, R, K] for every pair."""
+        spec = "vrd,tkd->vtrk" if paired else "brd,bkd->brk"
+        cos = torch.einsum(spec, unit_patches, unit_words)
+        return cos * (self.cfg.similarity_prior / self.cfg.temperature)
+
+    def _run(
+        self,
+        layers: slice,
+        regions,
+        region_mask,
+        words,
+        word_mask,
+        return_attention: bool = False,
+        prior=None,
+    ):
         """Apply the blocks in `layers` (a slice of the stack); collect their maps when asked."""
         maps: AttentionMaps = []
         for kind, blk in zip(self.layer_kinds[layers], self.blocks[layers]):
-            regions, words, m = blk(regions, region_mask, words, word_mask, return_attention)
+            regions, words, m = blk(regions, region_mask, words, word_mask, return_attention, prior)
             maps.append((kind, m))
         return regions, words, maps
 
@@ -126,22 +156,29 @@ class LocalHead(nn.Module):
     def _unpaired(self, regions, region_mask, words, word_mask):
         return self._run(slice(0, self.num_unpaired), regions, region_mask, words, word_mask)[:2]
 
-    def _paired_chunk(self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
-        """Scores [Bv, C] of videos [Bv, R, d] × texts [C, K, d] via broadcasting (no input copies)."""
+    def _paired_chunk(
+        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor, unit=None
+    ) -> Tensor:
+        """Scores [Bv, C] of videos [Bv, R, d] × texts [C, K, d] via broadcasting (no input copies);
+        `unit`: the backbone tokens of the prior (videos [Bv, R, D], texts [C, K, D]) or None."""
+        prior = None if unit is None else self._prior(*unit, paired=True)  # [Bv, C, R, K]
         if self.num_unpaired == len(self.blocks) - 1:
-            return self._last_cross_scores(regions, region_mask, words, word_mask)
+            return self._last_cross_scores(regions, region_mask, words, word_mask, prior)
         rm, wm = region_mask[:, None], word_mask[None]
-        r, w, _ = self._run(slice(self.num_unpaired, None), regions[:, None], rm, words[None], wm)
+        r, w, _ = self._run(
+            slice(self.num_unpaired, None), regions[:, None], rm, words[None], wm, prior=prior
+        )
         return self._score(r, rm, w, wm)
 
     def _last_cross_scores(
-        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor
+        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor, prior: Tensor | None
     ) -> Tensor:
         """Pair scores when only the last block (a cross block) depends on the pair (`self_cross`): the
         regions' outputs are pooled without being built (`pair_pooled_outputs`), the words' are [Bv, C, K, d]."""
         block = self.blocks[-1]
-        video = block.region_to_word.pair_pooled_outputs(regions, region_mask, words, word_mask)  # [Bv, C, d]
-        new_words = block.word_to_region.pair_outputs(words, regions, region_mask)  # [C, Bv, K, d]
+        prior_t = None if prior is None else prior.permute(1, 0, 3, 2)  # [C, Bv, K, R]
+        video = block.region_to_word.pair_pooled_outputs(regions, region_mask, words, word_mask, prior)
+        new_words = block.word_to_region.pair_outputs(words, regions, region_mask, prior_t)  # [C, Bv, K, d]
         text = masked_mean(new_words, word_mask[:, None], dim=-2).transpose(0, 1)
         return F.cosine_similarity(video, text, dim=-1)
 
@@ -149,7 +186,7 @@ class LocalHead(nn.Module):
         self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor
     ) -> Tensor:
         """S [Bv, Bt] for patches [Bv, T, N, Dp], patch_mask [Bv, T], words [Bt, K, Dw], word_mask [Bt, K]."""
-        regions, region_mask, w, wm = self._inputs(patches, patch_mask, words, word_mask)
+        regions, region_mask, w, wm, unit = self._inputs(patches, patch_mask, words, word_mask)
         regions, w = self._unpaired(regions, region_mask, w, wm)
         size = self.cfg.chunk_size
         if self.cfg.checkpoint and torch.is_grad_enabled():
@@ -160,8 +197,15 @@ class LocalHead(nn.Module):
         else:
             run = self._paired_chunk
         starts = range(0, w.shape[0], size)
-        chunks = [run(regions, region_mask, w[s : s + size], wm[s : s + size]) for s in starts]
+        chunks = [
+            run(regions, region_mask, w[s : s + size], wm[s : s + size], self._chunk_unit(unit, s, size))
+            for s in starts
+        ]
         return torch.cat(chunks, dim=1)
+
+    @staticmethod
+    def _chunk_unit(unit, start: int, size: int):
+        return None if unit is None else (unit[0], unit[1][start : start + size])
 
     def forward_pairs(self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
         """Scores [B] of matched pairs (video i, text i): the diagonal of `pairwise_scores` at O(B) cost."""
@@ -175,6 +219,7 @@ class LocalHead(nn.Module):
         return maps, region_mask, word_mask
 
     def _encode_matched(self, patches, patch_mask, words, word_mask, return_attention: bool = False):
-        regions, region_mask, w, wm = self._inputs(patches, patch_mask, words, word_mask)
-        regions, w, maps = self._run(slice(None), regions, region_mask, w, wm, return_attention)
+        regions, region_mask, w, wm, unit = self._inputs(patches, patch_mask, words, word_mask)
+        prior = None if unit is None else self._prior(*unit, paired=False)
+        regions, w, maps = self._run(slice(None), regions, region_mask, w, wm, return_attention, prior)
         return regions, region_mask, w, wm, maps
