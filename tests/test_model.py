@@ -51,6 +51,17 @@ def test_padded_frames_and_words_do_not_change_scores(variant):
     torch.testing.assert_close(before, after)
 
 
+@torch.no_grad()
+def _one_pair_at_a_time(head, patches, patch_mask, words, word_mask):
+    """Scores [Bv, Bt] from one `forward_pairs` call per (video, text) pair."""
+    rows = [
+        torch.cat([head.forward_pairs(patches[[i]], patch_mask[[i]], words[[j]], word_mask[[j]])
+                   for j in range(words.shape[0])])
+        for i in range(patches.shape[0])
+    ]  # fmt: skip
+    return torch.stack(rows)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_pairwise_scores_equal_one_forward_per_pair(variant):
     """The batched pair path (pooled last cross block for self_cross) against each pair on its own."""
@@ -58,15 +69,9 @@ def test_pairwise_scores_equal_one_forward_per_pair(variant):
     patches, patch_mask, words, word_mask = (x.double() if x.is_floating_point() else x for x in _inputs())
     patch_mask[0] = False  # a clip without any valid frame
     scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
-    with torch.no_grad():
-        one_by_one = torch.stack(
-            [
-                torch.cat([head.forward_pairs(patches[[i]], patch_mask[[i]], words[[j]], word_mask[[j]])
-                           for j in range(5)])
-                for i in range(3)
-            ]
-        )  # fmt: skip
-    torch.testing.assert_close(scores, one_by_one, atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        scores, _one_pair_at_a_time(head, patches, patch_mask, words, word_mask), atol=1e-12, rtol=0
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -77,15 +82,9 @@ def test_similarity_prior_is_the_same_on_every_pair_path(variant):
     _, patch_mask, words, word_mask = _inputs()
     patches, words = torch.randn(3, 3, 4, DW).double(), words.double()
     scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
-    with torch.no_grad():
-        one_by_one = torch.stack(
-            [
-                torch.cat([head.forward_pairs(patches[[i]], patch_mask[[i]], words[[j]], word_mask[[j]])
-                           for j in range(5)])
-                for i in range(3)
-            ]
-        )  # fmt: skip
-    torch.testing.assert_close(scores, one_by_one, atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        scores, _one_pair_at_a_time(head, patches, patch_mask, words, word_mask), atol=1e-12, rtol=0
+    )
     head.cfg.similarity_prior = 0.0
     assert not torch.allclose(scores, head.pairwise_scores(patches, patch_mask, words, word_mask))
 
