@@ -115,6 +115,29 @@ def test_a_sentence_token_local_head_reads_the_sentence_as_its_one_word():
         LocalHeadConfig(text_tokens="phrases")
 
 
+def test_the_sentence_prior_needs_the_sentence_token_in_the_last_word_slot():
+    def build(words_with_sentence: bool) -> GroundingModel:
+        return GroundingModel(
+            OpenClipConfig(
+                model_name="stg-tiny-vit",
+                pretrained=None,
+                max_words=6,
+                words_with_sentence=words_with_sentence,
+            ),
+            SelectionConfig(num_frames=2),
+            GlobalHeadConfig(embed_dim=16),
+            LocalHeadConfig(
+                embed_dim=16, num_heads=2, similarity_prior=1.0, similarity_prior_text="sentence"
+            ),
+        )
+
+    with pytest.raises(ValueError, match="words_with_sentence=true"):
+        build(False)
+    model = build(True).eval()
+    text = model.encode_text(model.tokenize(TEXTS))
+    torch.testing.assert_close(text.words[:, -1], text.sentence)  # the slot the prior reads
+
+
 def test_inference_api_gives_normalised_heat_grids_and_scores():
     model = tiny_model().eval()
     frames = model.normalize(pixels(1, 2).float() / 255.0)

@@ -74,10 +74,14 @@ def test_pairwise_scores_equal_one_forward_per_pair(variant):
     )
 
 
+@pytest.mark.parametrize("prior_text", ["words", "sentence"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_similarity_prior_is_the_same_on_every_pair_path(variant):
+def test_similarity_prior_is_the_same_on_every_pair_path(variant, prior_text):
     torch.manual_seed(0)
-    cfg = LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, chunk_size=2, similarity_prior=0.5)
+    cfg = LocalHeadConfig(
+        embed_dim=D, num_heads=2, variant=variant, chunk_size=2, similarity_prior=0.5,
+        similarity_prior_text=prior_text,
+    )  # fmt: skip
     head = LocalHead(DW, DW, cfg).double().eval()
     _, patch_mask, words, word_mask = _inputs()
     patches, words = torch.randn(3, 3, 4, DW).double(), words.double()
@@ -89,12 +93,18 @@ def test_similarity_prior_is_the_same_on_every_pair_path(variant):
     assert not torch.allclose(scores, head.pairwise_scores(patches, patch_mask, words, word_mask))
 
 
-def test_similarity_prior_alone_is_the_softmax_of_the_backbone_cosines():
+@pytest.mark.parametrize("prior_text", ["words", "sentence"])
+def test_similarity_prior_alone_is_the_softmax_of_the_backbone_cosines(prior_text):
     """With the learned logits zeroed (null queries), a word's attention over the regions is exactly
-    softmax(w·cos(word, patch)/temperature) on the backbone's tokens."""
+    softmax(w·cos(word, patch)/temperature) on the backbone's tokens; with the sentence's prior every word
+    gets the last slot's (the sentence token's) softmax, and a region's attention over the words, biased
+    alike for every word, stays uniform."""
     torch.manual_seed(0)
     w, temperature = 0.5, 0.1
-    head = LocalHead(DW, DW, LocalHeadConfig(embed_dim=D, num_heads=2, variant="cross", similarity_prior=w))
+    cfg = LocalHeadConfig(
+        embed_dim=D, num_heads=2, variant="cross", similarity_prior=w, similarity_prior_text=prior_text
+    )
+    head = LocalHead(DW, DW, cfg)
     with torch.no_grad():
         for module in head.modules():
             if isinstance(module, MultiHeadAttention):
@@ -104,11 +114,14 @@ def test_similarity_prior_alone_is_the_softmax_of_the_backbone_cosines():
     maps, _, _ = head.attention_maps(
         patches, torch.ones(1, 2, dtype=torch.bool), words, torch.ones(1, 4).bool()
     )
-    cos = F.normalize(words[0], dim=-1) @ F.normalize(patches[0].flatten(0, 1), dim=-1).T  # [K, R]
+    prior_words = words[0] if prior_text == "words" else words[0, -1:].expand(4, DW)
+    cos = F.normalize(prior_words, dim=-1) @ F.normalize(patches[0].flatten(0, 1), dim=-1).T  # [K, R]
     expected = (w / temperature * cos).softmax(-1)
     word_to_region = maps[0][1]["word_to_region"][0]  # [H, K, R]
     torch.testing.assert_close(word_to_region, expected.expand_as(word_to_region))
     torch.testing.assert_close(maps[0][1]["region_to_word"][0, 0], (w / temperature * cos.T).softmax(-1))
+    if prior_text == "sentence":
+        torch.testing.assert_close(maps[0][1]["region_to_word"][0, 0], torch.full((6, 4), 0.25))
 
 
 def test_checkpointed_chunks_give_the_same_gradients():
@@ -200,6 +213,8 @@ def test_bad_configs_and_shapes_raise_clear_errors():
         LocalHead(DP, DW, LocalHeadConfig(embed_dim=D, num_heads=2, similarity_prior=1.0))
     with pytest.raises(ValueError, match="similarity_prior >= 0"):
         LocalHeadConfig(similarity_prior=-1.0)
+    with pytest.raises(ValueError, match="similarity_prior_text must be 'words' or 'sentence'"):
+        LocalHeadConfig(similarity_prior_text="eot")
     with pytest.raises(ValueError, match="frame_pooling"):
         GlobalHeadConfig(frame_pooling="max")
     with pytest.raises(ValueError, match="patch_mask"):

@@ -161,6 +161,18 @@ class GroundingModel(nn.Module):
                 f"to a head built for word tokens (dim {self.backbone.word_dim}); {type(self.backbone).__name__} "
                 "does not give them one width: use text_tokens=words"
             )
+        head = self.local_head.cfg
+        if (
+            head.similarity_prior
+            and head.similarity_prior_text == "sentence"
+            and head.text_tokens == "words"
+            and not getattr(self.backbone, "words_with_sentence", False)
+        ):
+            raise ValueError(
+                "model.local_head.similarity_prior_text=sentence reads the sentence token from the last word slot, "
+                f"but {type(self.backbone).__name__} does not put it there: set "
+                "model.backbone.words_with_sentence=true (or local_head.text_tokens=sentence)"
+            )
 
     # ----------------------------------------------------------------------------------------- facts
     @property

@@ -49,7 +49,10 @@ class LocalHeadConfig:
     token alone as one word ("sentence"; `GroundingModel.local_text`);
     similarity_prior: weight w of a fixed prior in every cross-attention's logits, w·cos(patch, word)/temperature
     on the backbone's own tokens (0 = off, the paper), so a word keeps the backbone's choice among the regions
-    while the learned logits add to it; needs patch and word tokens of one width (one joint space)."""
+    while the learned logits add to it; needs patch and word tokens of one width (one joint space);
+    similarity_prior_text: what the prior reads of the text, each word's own token ("words") or, for every
+    word, the sentence token ("sentence": the last word slot, where `backbone.words_with_sentence` or
+    `text_tokens=sentence` puts it), so words a backbone never aligned with frames get its frame-level choice."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -62,12 +65,14 @@ class LocalHeadConfig:
     aligned_init: bool = True
     text_tokens: Literal["words", "sentence"] = "words"
     similarity_prior: float = 0.0
+    similarity_prior_text: Literal["words", "sentence"] = "words"
 
     def __post_init__(self) -> None:
-        if self.text_tokens not in ("words", "sentence"):
-            raise ValueError(
-                f"LocalHeadConfig.text_tokens must be 'words' or 'sentence', got {self.text_tokens!r}"
-            )
+        for key in ("text_tokens", "similarity_prior_text"):
+            if getattr(self, key) not in ("words", "sentence"):
+                raise ValueError(
+                    f"LocalHeadConfig.{key} must be 'words' or 'sentence', got {getattr(self, key)!r}"
+                )
         if self.variant not in VARIANT_LAYERS:
             raise ValueError(
                 f"LocalHeadConfig.variant must be one of {sorted(VARIANT_LAYERS)}, got {self.variant!r}"
@@ -111,7 +116,7 @@ class LocalHead(nn.Module):
 
     def _inputs(self, patches: Tensor, patch_mask: Tensor, words: Tensor, word_mask: Tensor):
         """Project and flatten → regions [B, T·N, d], region mask [B, T·N], words [B, K, d], mask [B, K],
-        and the unit-norm backbone tokens (patches [B, T·N, D], words [B, K, D]) the prior reads, or None."""
+        and the unit-norm backbone tokens (patches [B, T·N, D], words [B, K or 1, D]) the prior reads, or None."""
         if patches.dim() != 4 or patch_mask.shape != patches.shape[:2]:
             raise ValueError(
                 f"LocalHead: patches must be [B, T, N, D] with patch_mask [B, T] (frame validity), "
@@ -121,11 +126,13 @@ class LocalHead(nn.Module):
         region_mask = patch_mask.bool().repeat_interleave(patches.shape[2], dim=1)
         unit = None
         if self.cfg.similarity_prior:
-            unit = F.normalize(patches.flatten(1, 2), dim=-1), F.normalize(words, dim=-1)
+            text = words[:, -1:] if self.cfg.similarity_prior_text == "sentence" else words
+            unit = F.normalize(patches.flatten(1, 2), dim=-1), F.normalize(text, dim=-1)
         return regions, region_mask, self.word_proj(words), word_mask.bool(), unit
 
     def _prior(self, unit_patches: Tensor, unit_words: Tensor, paired: bool) -> Tensor:
-        """Prior logits w·cos/temperature: [B, R, K] for matched pairs, [Bv, Bt, R, K] for every pair."""
+        """Prior logits w·cos/temperature: [B, R, K] for matched pairs, [Bv, Bt, R, K] for every pair (K = 1
+        for the sentence's prior, broadcast over the words)."""
         spec = "vrd,tkd->vtrk" if paired else "brd,bkd->brk"
         cos = torch.einsum(spec, unit_patches, unit_words)
         return cos * (self.cfg.similarity_prior / self.cfg.temperature)
