@@ -32,6 +32,7 @@ from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.baselines.random_object import load_object_boxes
 from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
 from stg_lightning.eval.datasets import load_dataset
+from stg_lightning.eval.frames import FrameCache, FrameSource
 from stg_lightning.eval.inference import predict_dataset
 from stg_lightning.eval.models import load_model
 from stg_lightning.eval.predictions import Predictions, write_predictions
@@ -198,9 +199,14 @@ def row_readouts(inputs: ReportInputs, models: dict[str, GroundingModel], split:
     return rows
 
 
-def model_rows(readouts: Readouts, dataset: EvalDataset, videos: Path) -> dict[str, Predictions]:
+def model_rows(
+    readouts: Readouts, dataset: EvalDataset, videos: Path, read_frames: FrameSource
+) -> dict[str, Predictions]:
     """Every model row's predictions (`readouts`: `row_readouts` of the split), keyed by row, and the oracle's."""
-    rows = {name: predict_dataset(model, dataset, videos, cfg) for name, (model, cfg) in readouts.items()}
+    rows = {
+        name: predict_dataset(model, dataset, videos, cfg, read_frames=read_frames)
+        for name, (model, cfg) in readouts.items()
+    }
     rows["oracle"] = oracle_predictions(dataset)
     return rows
 
@@ -212,6 +218,7 @@ def swapped_query_rows(
     dataset: EvalDataset,
     videos: Path,
     scoring: ScoringConfig,
+    read_frames: FrameSource,
 ) -> dict[str, dict[str, float]]:
     """The query-swap test (`ev["query_swap"]`, eval/query_swap.py) of the named rows on its split: their
     pointing game asked another step's query, as rows `<row>_swapped_query`; nothing on other splits."""
@@ -227,7 +234,7 @@ def swapped_query_rows(
     rows = {}
     for row in swap["rows"]:
         model, cfg = readouts[row]
-        predictions = predict_dataset(model, swapped, videos, cfg)
+        predictions = predict_dataset(model, swapped, videos, cfg, read_frames=read_frames)
         rows[row + SWAPPED] = score_predictions(swapped, predictions, scoring, metrics=("pointing",))
     return rows
 
@@ -259,7 +266,8 @@ def evaluate_split(
     dataset = load_dataset(split, root / ANNOTATIONS[split])
     videos = root / "eval" / split / "videos"
     readouts = row_readouts(inputs, models, split)
-    predictions = model_rows(readouts, dataset, videos)
+    frames = FrameCache()  # every row reads the same videos: decode each once
+    predictions = model_rows(readouts, dataset, videos, frames)
     scoring = scoring_config(inputs.eval)
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
     if any(run in rows for run in SELECTION_RUNS):
@@ -270,7 +278,7 @@ def evaluate_split(
     ).items():
         rows[name].update(choice)
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
-    rows.update(swapped_query_rows(inputs.eval, readouts, split, dataset, videos, scoring))
+    rows.update(swapped_query_rows(inputs.eval, readouts, split, dataset, videos, scoring, frames))
     out = inputs.out / "eval"
     out.mkdir(parents=True, exist_ok=True)
     paper, others = split_readouts(inputs.eval, split)

@@ -29,6 +29,7 @@ from stg_lightning.demo_eval import (
 )
 from stg_lightning.errors import StgUserError
 from stg_lightning.eval.baselines.oracle import oracle_predictions
+from stg_lightning.eval.frames import FrameCache
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
 
@@ -229,10 +230,10 @@ def test_query_swap_rows_are_labelled_model_rows_and_a_bad_row_fails_clearly(tmp
     models = dict.fromkeys(cfg.train["runs"])  # never called: other splits and bad rows stop first
     readouts = row_readouts(inputs, models, "gyt")
     assert set(swap["rows"]) <= set(readouts)
-    assert swapped_query_rows(cfg.eval, readouts, "myt", None, tmp_path, None) == {}
+    assert swapped_query_rows(cfg.eval, readouts, "myt", None, tmp_path, None, FrameCache()) == {}
     cfg.eval["query_swap"] = {"split": "gyt", "rows": ["full", "fulll"]}
     with pytest.raises(ValueError, match=r"eval\.query_swap\.rows: \['fulll'\] are not model rows"):
-        swapped_query_rows(cfg.eval, readouts, "gyt", None, tmp_path, None)
+        swapped_query_rows(cfg.eval, readouts, "gyt", None, tmp_path, None, FrameCache())
 
 
 def test_object_choice_rows_score_every_model_row_on_the_named_splits(tmp_path):

@@ -10,7 +10,8 @@ from PIL import Image
 
 from stg_lightning.data.video import write_video
 from stg_lightning.errors import StgUserError
-from stg_lightning.eval.frames import chunks, find_video, iter_source_frames
+from stg_lightning.eval import frames as frames_module
+from stg_lightning.eval.frames import FrameCache, chunks, find_video, iter_source_frames
 
 
 def _frames(n: int, size: int = 16) -> np.ndarray:
@@ -76,3 +77,22 @@ def test_chunks_are_consecutive_and_the_last_may_be_short():
     got = list(chunks(iter(items), 3))
     assert [[t for t, _ in c] for c in got] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0]]
     assert list(chunks(iter([]), 3)) == []
+
+
+def test_frame_cache_decodes_each_window_once_and_replays_the_same_frames(tmp_path: Path, monkeypatch):
+    folder = _frame_folder(tmp_path / "v", _frames(6))
+    decoded = []
+
+    def counting(source, fps, start=0, end=None, chunk=32):
+        decoded.append((start, end))
+        return iter_source_frames(source, fps, start, end, chunk)
+
+    monkeypatch.setattr(frames_module, "iter_source_frames", counting)
+    cache = FrameCache()
+    first = list(cache(folder, 1.0, 1, 4))
+    again = list(cache(folder, 1.0, 1, 4))
+    whole = list(cache(folder, 1.0))
+    assert decoded == [(1, 4), (0, None)]  # the repeat came from the cache
+    assert [t for t, _ in first] == [t for t, _ in again] == [1.0, 2.0, 3.0]
+    assert [int(f[0, 0, 0]) for _, f in again] == [12, 24, 36]
+    assert len(whole) == 6 and not whole[0][1].flags.writeable  # shared frames cannot be changed in place

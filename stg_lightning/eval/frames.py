@@ -8,7 +8,7 @@ from either; inference, the motion-energy baseline and the report's figures read
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,29 @@ def iter_source_frames(
             yield from zip(picked, frames)
             if len(picked) < len(times[i : i + chunk]):
                 return
+
+
+FrameSource = Callable[..., Iterator[tuple[float, np.ndarray]]]  # iter_source_frames' signature
+
+
+class FrameCache:
+    """`iter_source_frames` that decodes each (source, fps, start, end) once and replays it after, so several
+    readouts of one split (the demo's rows) decode every video once. It keeps every frame it decoded
+    (read-only uint8): one per cache, for splits that fit in memory."""
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple[str, float, int, int | None], list[tuple[float, np.ndarray]]] = {}
+
+    def __call__(
+        self, source: str | Path, fps: float, start: int = 0, end: int | None = None, chunk: int = 32
+    ) -> Iterator[tuple[float, np.ndarray]]:
+        key = (str(source), float(fps), start, end)
+        if key not in self._frames:
+            frames = list(iter_source_frames(source, fps, start, end, chunk))
+            for _, frame in frames:
+                frame.setflags(write=False)  # shared by every reader
+            self._frames[key] = frames
+        return iter(self._frames[key])
 
 
 def chunks(frames: Iterator[tuple[float, np.ndarray]], size: int) -> Iterator[list[tuple[float, np.ndarray]]]:

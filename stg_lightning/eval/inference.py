@@ -30,7 +30,7 @@ from torch import Tensor
 
 from stg_lightning.data.video import DECODE_ERRORS
 from stg_lightning.errors import StgUserError
-from stg_lightning.eval.frames import chunks, find_video, iter_source_frames
+from stg_lightning.eval.frames import FrameSource, chunks, find_video, iter_source_frames
 from stg_lightning.eval.predictions import FramePrediction, Predictions, VideoPredictions
 from stg_lightning.eval.readout import TIME_EPS, InferenceConfig, clip_record, clip_windows
 from stg_lightning.eval.records import EvalDataset, VideoRecord
@@ -118,6 +118,7 @@ def _stream(
     cfg: InferenceConfig,
     start: int = 0,
     end: int | None = None,
+    read_frames: FrameSource = iter_source_frames,
 ) -> _Stream:
     """One pass over seconds [start, end) of a video: frames → chunks → per-second sums → means.
 
@@ -128,7 +129,7 @@ def _stream(
     dtype = getattr(torch, cfg.heat_dtype)
     q = model.encode_queries(queries, cfg.raw_features)
     sims, heats, counts = [], [], []  # per second, grown as seconds arrive (O(T·Q·N) small numbers)
-    frames = iter_source_frames(source, cfg.fps, start, end, cfg.chunk_size)
+    frames = read_frames(source, cfg.fps, start, end, cfg.chunk_size)
     if model.temporal_stride == 1:
         batches = (
             ([t for t, _ in chunk], frame_batch(model, [f for _, f in chunk]))
@@ -253,17 +254,28 @@ def video_queries(record: VideoRecord) -> list[str]:
 
 
 def predict_video(
-    model: GroundingModel, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+    model: GroundingModel,
+    source: str | Path,
+    record: VideoRecord,
+    cfg: InferenceConfig | None = None,
+    read_frames: FrameSource = iter_source_frames,
 ) -> VideoPredictions:
-    """Untrimmed predictions of one video (a video file or a folder of ``<second>.jpg``) over its queries."""
+    """Untrimmed predictions of one video (a video file or a folder of ``<second>.jpg``) over its queries;
+    `read_frames` decodes it (a `FrameCache` shares the decoding between readouts)."""
     cfg = cfg or InferenceConfig()
     queries = video_queries(record)
     with evaluating(model):
-        return _predictions(_stream(model, source, queries, cfg), record, queries, cfg)
+        return _predictions(
+            _stream(model, source, queries, cfg, read_frames=read_frames), record, queries, cfg
+        )
 
 
 def predict_clips(
-    model: GroundingModel, source: str | Path, record: VideoRecord, cfg: InferenceConfig | None = None
+    model: GroundingModel,
+    source: str | Path,
+    record: VideoRecord,
+    cfg: InferenceConfig | None = None,
+    read_frames: FrameSource = iter_source_frames,
 ) -> Predictions:
     """Table-7 predictions: one entry per padded GT segment (``clip_windows``), keyed by clip id, clip time."""
     cfg = cfg or InferenceConfig()
@@ -271,7 +283,7 @@ def predict_clips(
     with evaluating(model):
         for window in clip_windows(record):
             clip = clip_record(record, window)
-            stream = _stream(model, source, clip.queries, cfg, window.start, window.end)
+            stream = _stream(model, source, clip.queries, cfg, window.start, window.end, read_frames)
             out[window.clip_id] = _predictions(stream, clip, clip.queries, cfg)
     return out
 
@@ -291,8 +303,9 @@ def predict_dataset(
     cfg: InferenceConfig | None = None,
     progress: bool = True,
     lenient: bool = False,
+    read_frames: FrameSource = iter_source_frames,
 ) -> Predictions:
-    """Predictions for every record (``cfg.mode``).
+    """Predictions for every record (``cfg.mode``), the videos decoded by `read_frames`.
 
     A missing or undecodable video fails (an undecodable one with :class:`PartialPredictionsError`, which
     keeps the predictions made so far), or is skipped, counted and logged when ``lenient``.
@@ -313,9 +326,9 @@ def predict_dataset(
             continue
         try:
             if cfg.mode == "clip":
-                out.update(predict_clips(model, source, record, cfg))
+                out.update(predict_clips(model, source, record, cfg, read_frames))
             else:
-                out[record.video_id] = predict_video(model, source, record, cfg)
+                out[record.video_id] = predict_video(model, source, record, cfg, read_frames)
         except DECODE_ERRORS as err:
             if not lenient:
                 raise PartialPredictionsError(
