@@ -7,7 +7,9 @@ same readout and scoring code (GYT-format spatio-temporal, MYT-format temporal, 
 reports/demo/report.md with the paper-claims table, the metrics table and figures.
 
 Each stage leaves its output under `out/` and is skipped when that output exists, so an interrupted demo
-continues where it stopped (training resumes from its last checkpoint).
+continues where it stopped (training resumes from its last checkpoint). `out/stage_fingerprints.json` records
+what each output was made from (its flags, the bytes of its config files, the earlier stages' fingerprints):
+an output made from other settings stops the demo, naming what to delete, instead of being reused.
 """
 
 from __future__ import annotations
@@ -90,33 +92,59 @@ def run_fingerprint(args: list[str]) -> str:
     return digest.hexdigest()
 
 
-def check_finished(done: Path, fingerprint: str, run_name: str) -> None:
-    """A finished run made from other settings stops the demo (its numbers would not be this config's);
-    markers from before fingerprints ("ok") are trusted, with a line saying so."""
-    if not done.exists():
-        return
-    recorded = done.read_text().strip()
-    if recorded == "ok":
-        print(f"[demo] train {run_name}: {done} predates settings fingerprints; reusing it", flush=True)
-    elif recorded != fingerprint:
-        raise StgUserError(
-            f"demo stage 'train {run_name}': {done.parent} was trained with other settings (a config file or "
-            f"flag changed since); delete {done.parent} to train it again, or give the demo another --out"
-        )
+FINGERPRINTS = "stage_fingerprints.json"
 
 
 class Stages:
-    """Runs the demo's stages in order, timing each and skipping the ones whose output exists."""
+    """Runs the demo's stages in order, timing each and skipping the ones whose output exists. Each stage's
+    fingerprint chains the one before (`chain`), so new videos make the shards, backbone, tokens and runs
+    built from the old ones stale."""
 
     def __init__(self, cfg: DemoConfig) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.timings: dict[str, float] = {}
+        self.chain = ""  # fingerprint of the last data stage (synth → prepare → pretrain → cache)
 
-    def run(self, name: str, done: Path, fn: Any) -> None:
+    def fingerprint(self, settings: list[str]) -> str:
+        """`settings` (a stage's flags) and the earlier stages', with this out folder's paths as `<out>` (a
+        moved or copied out folder keeps its fingerprints) and `--workers` left out (it changes no output)."""
+        relative = [a.replace(str(self.out), "<out>") for a in settings if not a.startswith("--workers=")]
+        return run_fingerprint([self.chain, *relative])
+
+    def recorded(self) -> dict[str, str]:
+        path = self.out / FINGERPRINTS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def record(self, name: str, fingerprint: str) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / FINGERPRINTS).write_text(json.dumps({**self.recorded(), name: fingerprint}, indent=1))
+
+    def check_settings(self, name: str, output: Path, fingerprint: str) -> None:
+        """An existing `output` (finished or not) made from other settings stops the demo: its numbers would
+        not be this config's. Outputs from before fingerprints are reused, with a line saying so."""
+        recorded = self.recorded().get(name)
+        if not output.exists():
+            return
+        if recorded is None:
+            print(f"[demo] {name}: {output} predates settings fingerprints; reusing it", flush=True)
+        elif recorded != fingerprint:
+            raise StgUserError(
+                f"demo stage '{name}': {output} was made with other settings (a config file, a flag or an "
+                f"earlier stage changed since); delete {output} to make it again, or give the demo another --out"
+            )
+
+    def run(
+        self, name: str, done: Path, fn: Any, settings: list[str] | None = None, output: Path | None = None
+    ) -> str:
+        """Run stage `name` unless `done` exists; `output` (default `done`) is what `settings` made. Returns
+        the stage's fingerprint."""
+        fingerprint = self.fingerprint(settings or [])
+        self.check_settings(name, output or done, fingerprint)
         if done.exists():
             print(f"[demo] {name}: done already ({done}), skipping", flush=True)
-            return
+            return fingerprint
+        self.record(name, fingerprint)  # before it runs: a half-made output is this config's too
         print(f"[demo] {name} ...", flush=True)
         start = time.perf_counter()
         code = fn()
@@ -124,6 +152,7 @@ class Stages:
             raise StgUserError(f"demo stage '{name}' failed (exit code {code}); see the messages above")
         self.timings[name] = time.perf_counter() - start
         print(f"[demo] {name}: {self.timings[name]:.0f} s", flush=True)
+        return fingerprint
 
     @property
     def synth_dir(self) -> Path:
@@ -137,7 +166,10 @@ class Stages:
         from stg_lightning.synth.cli import main as synth_main
 
         args = self.synth_argv()
-        self.run("generate synthetic videos", self.synth_dir / "meta.json", lambda: synth_main(args))
+        done = self.synth_dir / "meta.json"
+        self.chain = self.run(
+            "generate synthetic videos", done, lambda: synth_main(args), args, self.synth_dir
+        )
 
     @property
     def shards(self) -> Path:
@@ -153,7 +185,8 @@ class Stages:
         from stg_lightning.data.prepare import main as prepare_main
 
         args = self.prepare_argv()
-        self.run("prepare shards", self.shards / "summary.json", lambda: prepare_main(args))
+        done = self.shards / "summary.json"
+        self.chain = self.run("prepare shards", done, lambda: prepare_main(args), args, self.shards)
 
     @property
     def backbone(self) -> Path:
@@ -168,7 +201,9 @@ class Stages:
         from stg_lightning.pretrain.cli import main as pretrain_main
 
         args = self.pretrain_argv()
-        self.run("pretrain backbone (image-text)", self.backbone, lambda: pretrain_main(args))
+        self.chain = self.run(
+            "pretrain backbone (image-text)", self.backbone, lambda: pretrain_main(args), args
+        )
 
     @property
     def tokens(self) -> Path:
@@ -200,7 +235,8 @@ class Stages:
             shards = sorted(self.shards.glob("*.tar"))
             cache_tokens(shards, self.tokens, build_backbone(self.train_backbone()), progress=False)
 
-        self.run("cache backbone tokens", self.tokens / SUMMARY_NAME, run)
+        settings = [json.dumps(asdict(self.train_backbone()), sort_keys=True)]
+        self.chain = self.run("cache backbone tokens", self.tokens / SUMMARY_NAME, run, settings, self.tokens)
 
     def check(self) -> None:
         """Parse every stage's flags before anything runs: a bad key in a section fails now, naming it."""
@@ -239,20 +275,18 @@ class Stages:
             f"--experiment.output_dir={self.out / 'runs'}",
             f"--experiment.name={run_name}",
         ]
-        fingerprint = run_fingerprint(args)
         done = run_dir / "finished"
-        check_finished(done, fingerprint, run_name)
         last = self.checkpoint(run_name)
-        if last.exists():  # an interrupted run continues from its last checkpoint, in its run folder
-            args.append("--ckpt_path=last")
+        # An interrupted run continues from its last checkpoint, in its run folder (the settings checked first).
+        resume = ["--ckpt_path=last"] if last.exists() else []
 
         def fit() -> int:
-            code = stg_main(args)
+            code = stg_main(args + resume)
             if code == 0:
-                done.write_text(fingerprint + "\n")
+                done.write_text("ok\n")
             return code
 
-        self.run(f"train {run_name}", done, fit)
+        self.run(f"train {run_name}", done, fit, args, run_dir)
 
     def report_inputs(self) -> ReportInputs:
         """What the evaluation and report stage reads (the training runs' outputs, the config's `eval`)."""

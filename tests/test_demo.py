@@ -9,10 +9,8 @@ from stg_lightning.data.prepare import PrepareConfig, parse_config
 from stg_lightning.demo import (
     DemoConfig,
     Stages,
-    check_finished,
     load_demo_config,
     parse_args,
-    run_fingerprint,
 )
 from stg_lightning.demo_eval import (
     COLUMNS,
@@ -151,22 +149,42 @@ def test_stages_skip_finished_outputs_and_stop_on_failure(tmp_path):
         stages.run("broken stage", tmp_path / "missing", lambda: 2)
 
 
-def test_a_finished_run_made_from_edited_settings_stops_the_demo(tmp_path):
+def test_an_output_made_from_other_settings_stops_the_demo_and_the_chain_carries_changes(tmp_path):
+    cfg = load_demo_config(ROOT / "configs" / "demo.yaml")
+    cfg.out = str(tmp_path / "out")
     config = tmp_path / "exp.yaml"
     config.write_text("model: {}\n")
-    args = ["fit", "--config", str(config), "--seed_everything=0"]
-    before = run_fingerprint(args)
-    done = tmp_path / "full" / "finished"
-    done.parent.mkdir()
-    done.write_text(before + "\n")
-    check_finished(done, run_fingerprint(args), "full")  # same settings: reused
+    output = tmp_path / "out" / "stage"
+    done = output / "done"
+    calls = []
+
+    def make() -> None:
+        calls.append("ran")
+        output.mkdir(parents=True, exist_ok=True)
+        done.write_text("ok")
+
+    def stage(settings: list[str], chain: str = "") -> str:
+        stages = Stages(cfg)
+        stages.chain = chain
+        return stages.run("stage", done, make, settings, output)
+
+    settings = ["--config", str(config), f"--out={output}", "--workers=2"]
+    first = stage(settings)
+    assert stage([*settings[:-1], "--workers=1"]) == first and calls == ["ran"]  # workers change no output
     config.write_text("model: {local_head: {variant: cross}}\n")  # same file name, new content
-    assert run_fingerprint(args) != before
-    with pytest.raises(StgUserError, match=r"full was trained with other settings.*delete"):
-        check_finished(done, run_fingerprint(args), "full")
-    assert run_fingerprint([*args[:-1], "--seed_everything=1"]) != before
-    done.write_text("ok\n")  # a marker from before fingerprints
-    check_finished(done, run_fingerprint(args), "full")
+    with pytest.raises(StgUserError, match=r"stage'?: .*stage was made with other settings.*delete .*stage"):
+        stage(settings)
+    config.write_text("model: {}\n")
+    with pytest.raises(StgUserError, match="other settings"):
+        stage(settings, chain="an earlier stage remade")
+    assert stage(settings) == first  # the original settings again: reused
+    # A copied out folder keeps its fingerprints: its own paths are hashed as <out>.
+    moved = Stages(cfg)
+    moved.out = tmp_path / "elsewhere"
+    assert moved.fingerprint(["--config", str(config), f"--out={tmp_path / 'elsewhere' / 'stage'}"]) == first
+    # An output from before fingerprints is reused.
+    (tmp_path / "out" / "stage_fingerprints.json").unlink()
+    assert stage([*settings, "--seed=1"]) != first and calls == ["ran"]
 
 
 def test_table_rows_follow_the_report_order_and_leave_gaps():
