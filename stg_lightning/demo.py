@@ -82,7 +82,7 @@ def stage_argv(section: dict[str, Any], own: list[str]) -> list[str]:
 
 
 def run_fingerprint(args: list[str]) -> str:
-    """What a training run was made from: its flags and the bytes of every --config file they name (so an
+    """What a stage's output was made from: its flags and the bytes of every --config file they name (so an
     edited experiment file counts as a change, not only a renamed one)."""
     digest = hashlib.sha256()
     for arg, nxt in zip(args, [*args[1:], None]):
@@ -120,19 +120,18 @@ class Stages:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / FINGERPRINTS).write_text(json.dumps({**self.recorded(), name: fingerprint}, indent=1))
 
-    def check_settings(self, name: str, output: Path, fingerprint: str) -> None:
+    def check_settings(self, name: str, output: Path, fingerprint: str) -> bool:
         """An existing `output` (finished or not) made from other settings stops the demo: its numbers would
-        not be this config's. Outputs from before fingerprints are reused, with a line saying so."""
+        not be this config's. True when `output` predates fingerprints (it is then reused as it is)."""
         recorded = self.recorded().get(name)
         if not output.exists():
-            return
-        if recorded is None:
-            print(f"[demo] {name}: {output} predates settings fingerprints; reusing it", flush=True)
-        elif recorded != fingerprint:
+            return False
+        if recorded is not None and recorded != fingerprint:
             raise StgUserError(
                 f"demo stage '{name}': {output} was made with other settings (a config file, a flag or an "
                 f"earlier stage changed since); delete {output} to make it again, or give the demo another --out"
             )
+        return recorded is None
 
     def run(
         self, name: str, done: Path, fn: Any, settings: list[str] | None = None, output: Path | None = None
@@ -140,9 +139,10 @@ class Stages:
         """Run stage `name` unless `done` exists; `output` (default `done`) is what `settings` made. Returns
         the stage's fingerprint."""
         fingerprint = self.fingerprint(settings or [])
-        self.check_settings(name, output or done, fingerprint)
+        unfingerprinted = self.check_settings(name, output or done, fingerprint)
         if done.exists():
-            print(f"[demo] {name}: done already ({done}), skipping", flush=True)
+            note = ", made before settings fingerprints: reusing it" if unfingerprinted else ", skipping"
+            print(f"[demo] {name}: done already ({done}){note}", flush=True)
             return fingerprint
         self.record(name, fingerprint)  # before it runs: a half-made output is this config's too
         print(f"[demo] {name} ...", flush=True)
