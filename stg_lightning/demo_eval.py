@@ -270,13 +270,13 @@ def evaluate_split(
     predictions = model_rows(readouts, dataset, videos, frames)
     scoring = scoring_config(inputs.eval)
     rows = {name: score_predictions(dataset, preds, scoring) for name, preds in predictions.items()}
-    if any(run in rows for run in SELECTION_RUNS):
-        rows["sel_sinkhorn"] = dict(rows[FULL])
     objects = root / "eval" / split / "objects.json"
     for name, choice in object_choice_rows(
         inputs.eval, split, dataset, objects, predictions, scoring
     ).items():
         rows[name].update(choice)
+    if any(run in rows for run in SELECTION_RUNS):
+        rows["sel_sinkhorn"] = dict(rows[FULL])  # every column of the full row, object choice included
     rows.update(text_blind_rows(dataset, videos_dir=videos, objects=objects, scoring=scoring))
     rows.update(swapped_query_rows(inputs.eval, readouts, split, dataset, videos, scoring, frames))
     out = inputs.out / "eval"

@@ -24,10 +24,11 @@ def test_a_table_renders_single_values_and_seed_means():
         "labels": {"full": "full model"},
     }
     assert render_table(metrics).splitlines() == [
-        "| row (`metrics.json` key) | GYT pointing | GYT vmAP mean | GYT vmAP@0.3 | YC-Inter pointing | MYT IoU |",
-        "|---|---:|---:|---:|---:|---:|",
-        "| `full` | 0.500 | 0.250 | 0.125 | — | 0.300 ± 0.100 |",
-        "| `chance_area` | 0.090 | — | — | — | — |",
+        "| row (`metrics.json` key) | GYT pointing | GYT vmAP mean | GYT vmAP@0.3 | YC-Inter pointing | MYT IoU "
+        "| GYT named-object share |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        "| `full` | 0.500 | 0.250 | 0.125 | — | 0.300 ± 0.100 | — |",
+        "| `chance_area` | 0.090 | — | — | — | — | — |",
     ]
 
 

@@ -27,6 +27,7 @@ README_COLUMNS = (
     ("gyt", "video_map@0.3", "GYT vmAP@0.3"),
     ("yc_inter", "pointing", "YC-Inter pointing"),
     ("myt", "temporal_iou", "MYT IoU"),
+    ("gyt", "named_share", "GYT named-object share"),
 )
 
 
