@@ -231,11 +231,13 @@ class Stages:
         from stg_lightning.data.cache_tokens import cache_tokens
         from stg_lightning.data.shards import SUMMARY_NAME
 
+        backbone = self.train_backbone()
+
         def run() -> None:
             shards = sorted(self.shards.glob("*.tar"))
-            cache_tokens(shards, self.tokens, build_backbone(self.train_backbone()), progress=False)
+            cache_tokens(shards, self.tokens, build_backbone(backbone), progress=False)
 
-        settings = [json.dumps(asdict(self.train_backbone()), sort_keys=True)]
+        settings = [json.dumps(asdict(backbone), sort_keys=True)]
         self.chain = self.run("cache backbone tokens", self.tokens / SUMMARY_NAME, run, settings, self.tokens)
 
     def check(self) -> None:
