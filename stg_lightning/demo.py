@@ -292,6 +292,7 @@ class Stages:
 
     def report_inputs(self) -> ReportInputs:
         """What the evaluation and report stage reads (the training runs' outputs, the config's `eval`)."""
+        from stg_lightning.data.prepare import parse_config as prepare_config
         from stg_lightning.demo_eval import ReportInputs
 
         return ReportInputs(
@@ -305,6 +306,7 @@ class Stages:
             report_dir=Path(self.cfg.report_dir),
             seed=self.cfg.seed,
             eval=self.cfg.eval,
+            prepare=prepare_config(self.prepare_argv()),
             timings=dict(self.timings),
         )
 

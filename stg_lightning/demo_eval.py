@@ -18,7 +18,6 @@ predictions carry theirs, and each `<out>/eval/<split>.json` holds every row's r
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 import yaml
 
 from stg_lightning.config import from_dict, to_dict
+from stg_lightning.data.prepare import PrepareConfig
 from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.baselines.random_object import load_object_boxes
 from stg_lightning.eval.baselines.rows import TEXT_BLIND_LABELS, text_blind_rows
@@ -42,6 +42,7 @@ from stg_lightning.eval.records import EvalDataset
 from stg_lightning.eval.scoring import BOOKKEEPING, ScoringConfig, score_predictions
 from stg_lightning.eval.settings import eval_settings, store_in_checkpoint
 from stg_lightning.model import GroundingModel
+from stg_lightning.pretrain.data import load_synth_config
 from stg_lightning.report.claims import claims_table, evaluate_claims
 from stg_lightning.report.figures import (
     overlay_samples,
@@ -50,6 +51,13 @@ from stg_lightning.report.figures import (
     plot_training_curves,
 )
 from stg_lightning.report.markdown import write_report
+from stg_lightning.report.nce_oracles import (
+    OracleConfig,
+    clip_mix,
+    oracle_levels,
+    random_batches,
+    training_clips,
+)
 
 ANNOTATIONS = {
     "gyt": "eval/gyt/GoundingYouTubeBox.json",
@@ -100,6 +108,7 @@ class ReportInputs:
     report_dir: Path
     seed: int
     eval: dict[str, Any]  # the demo config's `eval` section (readouts, scoring, splits, extra rows)
+    prepare: PrepareConfig  # how the training clips were cut (the narration NCE's oracle levels)
     timings: dict[str, float]  # seconds per stage run in this invocation (a report note)
 
 
@@ -301,6 +310,43 @@ def evaluate_split(
     return rows, dataset, predictions
 
 
+ORACLE_LINES = {
+    "object_on_screen": "oracle: perfect object detector",
+    "action_acted": "oracle: perfect action detector",
+}
+
+
+def narration_oracles(inputs: ReportInputs) -> tuple[int, dict[str, float], dict[str, float]]:
+    """The full run's training batch size, the narration NCE's oracle levels at that size
+    (report/nce_oracles.py, settings `eval.nce_oracles`) and the clips' mix of steps, mentions, fillers."""
+    config = yaml.safe_load((inputs.metrics[FULL].parent / "config.yaml").read_text())
+    batch = int(config["data"]["init_args"]["batch_size"])
+    clips = training_clips(
+        load_synth_config(str(inputs.synth_dir / "meta.json")),
+        inputs.prepare.fps,
+        inputs.prepare.num_frames,
+        inputs.prepare.min_time,
+    )
+    cfg = eval_section(OracleConfig, inputs.eval.get("nce_oracles", {}), "nce_oracles")
+    clips_list = list(clips.values())
+    levels = oracle_levels(clips_list, random_batches(len(clips_list), batch, cfg), cfg)
+    return batch, levels, clip_mix(clips_list)
+
+
+def oracles_note(batch: int, levels: dict[str, float], mix: dict[str, float]) -> str:
+    """The report's line on where the narration loss of a model with a named skill would sit."""
+    shown = ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in levels.items())
+    gap = {name: levels["chance"] - levels[name] for name in ("object_on_screen", "action_acted")}
+    return (
+        f"narration NCE of oracle scorers that read the videos' plans, at the training batch size {batch} "
+        f"(report/nce_oracles.py; either head, dash-dot in the training curves): {shown}. Of the training "
+        f"clips {mix['steps']:.0%} narrate a step, {mix['mentions']:.0%} mention an object not acted on "
+        f"and {mix['fillers']:.0%} are fillers. A perfect object detector sits "
+        f"{gap['object_on_screen']:.2f} nat below chance and a perfect action detector "
+        f"{gap['action_acted']:.2f}: read the heads' losses against these levels, not against 0"
+    )
+
+
 def row_labels(inputs: ReportInputs) -> dict[str, str]:
     """Row key → printed name: the fixed rows, then the config's extra rows."""
     extra = {key: row.get("label", key) for key, row in inputs.eval.get("extra_rows", {}).items()}
@@ -330,16 +376,6 @@ def table_rows(
     return table
 
 
-def chance_levels(run_dir: Path) -> dict[str, float]:
-    """Chance of each head's symmetric NCE and of top-1 retrieval (1 / B) at the run's batch size B: 2·ln B,
-    or ln B + ln(B + K) with K word-swapped negatives per clip (`model.negatives`, when every clip has K)."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    batch = int(config["data"]["init_args"]["batch_size"])
-    swaps = int(((config.get("model") or {}).get("negatives") or {}).get("per_clip") or 0)
-    nce = math.log(batch) + math.log(batch + swaps)
-    return {"loss_global": nce, "loss_local": nce, "top1": 1.0 / batch}
-
-
 def chance_note(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """The named-object share's chance level on GYT, as the report states it."""
     chance = results.get("gyt", {}).get(FULL, {}).get("named_share_chance")
@@ -360,7 +396,11 @@ def log_to_wandb(inputs: ReportInputs, rows: list[dict[str, Any]], figures: dict
     run.log(
         {
             "demo/metrics": wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows]),
-            **{f"demo/{caption}": wandb.Image(str(path)) for caption, path in figures.items()},
+            # Keyed by file name: W&B names the media file after the key, and captions run long.
+            **{
+                f"demo/{path.stem}": wandb.Image(str(path), caption=caption)
+                for caption, path in figures.items()
+            },
         }
     )
     run.finish()
@@ -376,11 +416,15 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
     report_dir = inputs.report_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     labels = row_labels(inputs)
-    full_run = inputs.metrics[FULL].parent
+    batch, levels, mix = narration_oracles(inputs)
+    references = {label: levels[oracle] for oracle, label in ORACLE_LINES.items()}
     figures = {
         "Training curves of every run: train loss per step, held-out loss and clip↔sentence retrieval "
-        "every N steps, chance dashed": plot_training_curves(
-            dict(inputs.metrics), report_dir / "training_curves.png", chance=chance_levels(full_run)
+        "every N steps; each batch's chance level dashed (train) and dotted (val), the oracle scorers' "
+        "levels at the training batch size dash-dot": plot_training_curves(
+            dict(inputs.metrics),
+            report_dir / "training_curves.png",
+            references={"loss_global": references, "loss_local": references},
         )
     }
     if "gyt" in datasets:
@@ -421,6 +465,7 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
         "object_choice.py); a text-blind object seeker scores the chance level, 1 / objects on screen = "
         + chance_note(results)
         + ".",
+        oracles_note(batch, levels, mix),
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():

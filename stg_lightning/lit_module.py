@@ -14,7 +14,13 @@ from stg_lightning.config import as_config
 from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.text_negatives import TextNegativesConfig, swapped_sentences
 from stg_lightning.distributed import within_rank
-from stg_lightning.losses import LossConfig, grounding_loss, retrieval_top1, swap_top1
+from stg_lightning.losses import (
+    LossConfig,
+    chance_levels,
+    grounding_loss,
+    retrieval_top1,
+    swap_top1,
+)
 from stg_lightning.model import GlobalHeadConfig, GroundingModel, GroundingOutput, LocalHeadConfig
 from stg_lightning.model.grounding_model import HEADS
 from stg_lightning.optim import OptimConfig, build_optimizer, build_param_groups
@@ -108,7 +114,7 @@ class GroundingModule(L.LightningModule):
         return self._loss_terms(self(batch))
 
     def _loss_terms(self, out: GroundingOutput) -> dict[str, Tensor]:
-        losses = grounding_loss(self.loss_cfg, out.scores)
+        losses = grounding_loss(self.loss_cfg, out.scores) | chance_levels(self.loss_cfg, out.scores)
         for key, value in out.selection.stats.items():
             losses[f"select/{key}"] = value
         return losses
@@ -149,7 +155,7 @@ class GroundingModule(L.LightningModule):
             if scores.negative_mask is not None and scores.negative_mask.any():
                 # Own sentence above all its word swaps; chance 1 / (K + 1).
                 losses[f"swap_top1_{head}"] = swap_top1(scores)
-        losses["top1_chance"] = torch.tensor(1.0 / batch.size)
+        losses["chance_top1"] = torch.tensor(1.0 / batch.size)
         self._log_losses(losses, "val", batch.size)
 
     def test_step(self, batch: ClipBatch, batch_idx: int) -> None:

@@ -59,5 +59,7 @@ class LogProgressBar(ProgressBar):
             for k, v in trainer.callback_metrics.items()
             if k.startswith("val/") and v.numel() == 1
         }
-        values = ", ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+        # The chance levels (`val/chance_*`) last, after what they are the chance of.
+        order = sorted(shown, key=lambda k: (k.startswith("val/chance_"), k))
+        values = ", ".join(f"{k} {shown[k]:.4f}" for k in order)
         print(f"stg validation at step {trainer.global_step}: {values}", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ W × the single-process gradient before that averaging.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -102,6 +103,17 @@ def pair_nce_loss(scores: PairScores, margin: float, temperature: float | None) 
     )
 
 
+def uniform_nce(scores: PairScores) -> Tensor:
+    """The chance level of :func:`pair_nce_loss` on these rows: the loss of a scorer that gives every pair
+    the same score (margin 0), the mean over rows of ln(texts + the row's valid swapped negatives) +
+    ln(videos). It follows the batch: a partial held-out batch or a swap that failed lowers it."""
+    v2t, t2v = scores.video_to_text, scores.text_to_video
+    columns = torch.full((v2t.shape[0],), float(v2t.shape[1]), device=v2t.device)
+    if scores.video_to_negatives is not None:
+        columns = columns + scores.negative_mask.sum(dim=1)
+    return columns.log().mean() + math.log(t2v.shape[1])
+
+
 def swap_top1(scores: PairScores) -> Tensor:
     """Share of this rank's videos with a valid swapped negative whose own sentence outscores all of them
     (chance 1 / (K + 1) with K valid negatives); NaN when no video has one."""
@@ -128,7 +140,19 @@ def grounding_loss(cfg: LossConfig, scores: dict[str, PairScores]) -> dict[str, 
     for head, weight in (("global", cfg.global_weight), ("local", cfg.local_weight)):
         if weight:
             out[f"loss_{head}"] = pair_nce_loss(scores[head], cfg.margin, cfg.temperature)
-    out["loss"] = cfg.global_weight * out.get("loss_global", 0.0) + cfg.local_weight * out.get(
-        "loss_local", 0.0
-    )
+    out["loss"] = _weighted(cfg, out, "loss")
     return out
+
+
+def chance_levels(cfg: LossConfig, scores: dict[str, PairScores]) -> dict[str, Tensor]:
+    """The chance level of each term of :func:`grounding_loss` (:func:`uniform_nce`); keys chance_loss,
+    chance_loss_global, chance_loss_local."""
+    out = {f"chance_loss_{head}": uniform_nce(scores[head]) for head in cfg.heads}
+    out["chance_loss"] = _weighted(cfg, out, "chance_loss")
+    return out
+
+
+def _weighted(cfg: LossConfig, terms: dict[str, Tensor], prefix: str) -> Tensor:
+    return cfg.global_weight * terms.get(f"{prefix}_global", 0.0) + cfg.local_weight * terms.get(
+        f"{prefix}_local", 0.0
+    )

@@ -1,5 +1,7 @@
 import ast
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -14,11 +16,14 @@ from stg_lightning.demo import (
 )
 from stg_lightning.demo_eval import (
     COLUMNS,
+    FULL,
     ROW_LABELS,
+    ReportInputs,
     backbone_note,
-    chance_levels,
     eval_section,
+    narration_oracles,
     object_choice_rows,
+    oracles_note,
     readout_summary,
     row_labels,
     row_readouts,
@@ -30,6 +35,8 @@ from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.frames import FrameCache
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
+from stg_lightning.synth import PRESETS
+from stg_lightning.synth.config import config_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,15 +274,32 @@ def test_object_choice_rows_score_every_model_row_on_the_named_splits(tmp_path):
     assert object_choice_rows(ev, "myt", dataset, objects, predictions, ScoringConfig()) == {}
 
 
-def test_chance_levels_come_from_the_runs_batch_size(tmp_path):
-    (tmp_path / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 32\n")
-    chance = chance_levels(tmp_path)
-    assert chance["loss_global"] == chance["loss_local"] == pytest.approx(2 * 3.4657359, abs=1e-6)
-    assert chance["top1"] == 1 / 32
-    (tmp_path / "config.yaml").write_text(
-        "model:\n  negatives:\n    per_clip: 4\ndata:\n  init_args:\n    batch_size: 32\n"
+def test_narration_oracles_read_the_runs_batch_and_the_benchmarks_plans(tmp_path):
+    run = tmp_path / "runs" / "full"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 4\n")
+    synth = dataclasses.replace(PRESETS["demo"], train_videos=3)
+    (tmp_path / "meta.json").write_text(json.dumps({"config": config_to_dict(synth)}))
+    inputs = ReportInputs(
+        out=tmp_path,
+        synth_dir=tmp_path,
+        backbone=tmp_path / "backbone.pt",
+        checkpoints={},
+        metrics={FULL: run / "metrics.csv"},
+        report_dir=tmp_path / "report",
+        seed=0,
+        eval={"nce_oracles": {"batches": 10, "scales": 5}},
+        prepare=PrepareConfig(fps=1.0, num_frames=10, min_time=10.0),
+        timings={},
     )
-    assert chance_levels(tmp_path)["loss_local"] == pytest.approx(3.4657359 + 3.5835189, abs=1e-6)
+    batch, levels, mix = narration_oracles(inputs)
+    assert batch == 4 and levels["chance"] == pytest.approx(2 * math.log(4))
+    assert levels["action_acted"] < levels["chance"]
+    note = oracles_note(batch, levels, mix)
+    gap = levels["chance"] - levels["action_acted"]
+    assert "batch size 4" in note and f"perfect action detector {gap:.2f}" in note
+    with pytest.raises(StgUserError, match="nce_oracles"):
+        narration_oracles(dataclasses.replace(inputs, eval={"nce_oracles": {"batchez": 10}}))
 
 
 def test_cache_stage_builds_the_training_backbone(tmp_path):

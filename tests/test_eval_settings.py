@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from stg_lightning.config import to_dict
+from stg_lightning.data.prepare import PrepareConfig
 from stg_lightning.demo_eval import (
     FULL,
     ReportInputs,
@@ -264,6 +265,7 @@ def test_the_demo_checkpoint_and_predictions_reproduce_the_report_rows(split, ck
         report_dir=tmp_path / "report",
         seed=0,
         eval=ev,
+        prepare=PrepareConfig(),
         timings={},
     )
     store_readouts(inputs)

@@ -1,9 +1,11 @@
 import contextlib
+import math
 from dataclasses import replace
 
 import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from stg_lightning.backbones import OpenClipConfig
 from stg_lightning.data.batch import ClipBatch
@@ -119,6 +121,23 @@ def test_word_swapped_negatives_only_add_terms_to_the_video_to_text_softmax():
     for head in ("global", "local"):
         assert out.scores[head].video_to_negatives.shape == (4, 2)
         assert swapped[f"loss_{head}"] > plain[f"loss_{head}"]
+
+
+def test_validation_logs_the_chance_of_the_batches_it_scored():
+    """Held-out batches of 4 and 2 clips: the epoch's chance is their clip-weighted mean, not the
+    training batch's 2·ln 4."""
+    torch.manual_seed(0)
+    module = tiny_module(strategy="topk")
+    held_out = DataLoader([tiny_batch(module, 4), tiny_batch(module, 2)], batch_size=None)
+    trainer = L.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    logged = trainer.validate(module, held_out, verbose=False)[0]
+    nce = (4 * 2 * math.log(4) + 2 * 2 * math.log(2)) / 6
+    for head in ("global", "local"):
+        assert logged[f"val/chance_loss_{head}"] == pytest.approx(nce, rel=1e-6)
+    assert logged["val/chance_loss"] == pytest.approx(2 * nce, rel=1e-6)
+    assert logged["val/chance_top1"] == pytest.approx((4 / 4 + 2 / 2) / 6)
 
 
 class Killed(Exception):

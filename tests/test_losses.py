@@ -1,13 +1,17 @@
+import math
+
 import pytest
 import torch
 
 from stg_lightning.losses import (
     LossConfig,
+    chance_levels,
     grounding_loss,
     nce_loss,
     pair_nce_loss,
     retrieval_top1,
     swap_top1,
+    uniform_nce,
 )
 from stg_lightning.model import PairScores
 
@@ -95,3 +99,28 @@ def test_swap_top1_counts_videos_whose_own_sentence_beats_every_valid_swap():
     mask = torch.tensor([[True, True], [True, False], [False, False]])
     assert swap_top1(PairScores(v2t, v2t.T, 0, negatives, mask)).item() == pytest.approx(0.5)
     assert swap_top1(PairScores(v2t, v2t.T, 0, negatives, torch.zeros(3, 2, dtype=torch.bool))).isnan()
+
+
+def test_uniform_nce_is_the_loss_of_a_constant_scorer():
+    # Square batch of 3: ln 3 per direction.
+    square = PairScores(torch.zeros(3, 3), torch.zeros(3, 3))
+    assert uniform_nce(square).item() == pytest.approx(2 * math.log(3))
+    assert uniform_nce(square).item() == pytest.approx(pair_nce_loss(square, 0.0, None).item())
+    # Rows 1 of a 2-rank batch of 4 with 2 swaps for row 0 and 1 for row 1:
+    # v→t (ln 6 + ln 5) / 2, t→v ln 4.
+    v2t = torch.randn(2, 4)
+    mask = torch.tensor([[True, True], [True, False]])
+    rows = PairScores(v2t, torch.randn(2, 4), 2, torch.randn(2, 2), mask)
+    expected = (math.log(6) + math.log(5)) / 2 + math.log(4)
+    assert uniform_nce(rows).item() == pytest.approx(expected)
+    constant = PairScores(torch.zeros(2, 4), torch.zeros(2, 4), 2, torch.zeros(2, 2), mask)
+    assert pair_nce_loss(constant, 0.0, None).item() == pytest.approx(expected)
+
+
+def test_chance_levels_weight_the_heads_as_the_loss_does():
+    scores = {"global": PairScores(torch.zeros(4, 4), torch.zeros(4, 4))}
+    scores["local"] = PairScores(torch.zeros(2, 2), torch.zeros(2, 2))
+    chance = chance_levels(LossConfig(global_weight=0.5, local_weight=2.0), scores)
+    assert chance["chance_loss_global"].item() == pytest.approx(2 * math.log(4))
+    assert chance["chance_loss"].item() == pytest.approx(0.5 * 2 * math.log(4) + 2.0 * 2 * math.log(2))
+    assert set(chance_levels(LossConfig(local_weight=0.0), scores)) == {"chance_loss_global", "chance_loss"}

@@ -62,4 +62,6 @@ def test_stg_fit_writes_progress_lines_to_a_log(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("stg ")]
     assert any(line.startswith("stg fit: 3/3 steps (100.0%)") and "loss" in line for line in lines), lines
     assert any(line.startswith("stg validation at step 2: val/loss") for line in lines), lines
+    val_line = next(line for line in lines if line.startswith("stg validation"))
+    assert val_line.index("val/top1_local") < val_line.index("val/chance_loss")  # chance after the values
     assert "\r" not in done.stderr

@@ -57,38 +57,61 @@ def test_training_curves_png(tmp_path: Path):
         plot_training_curves({"run a": empty}, tmp_path / "x.png")
 
 
-def _write_val_metrics(path: Path) -> Path:
-    """Train rows every 10 steps, val rows (losses and top-1) at steps 50 and 100, empty cells elsewhere."""
-    header = "epoch,step,train/loss,train/loss_global,train/loss_local,"
-    header += "val/loss,val/loss_global,val/loss_local,val/top1_global,val/top1_local\n"
-    train = "".join(
-        f"0,{s},{3 - 0.01 * s},{1.5 - 0.005 * s},{1.5 - 0.005 * s},,,,,\n" for s in range(0, 101, 10)
-    )
-    path.write_text(header + train + "0,50,,,,2.6,1.3,1.3,0.2,0.1\n1,100,,,,2.4,1.2,1.2,0.3,0.15\n")
+def _write_val_metrics(path: Path, val_chance: float = 2 * math.log(8)) -> Path:
+    """Train rows every 10 steps, val rows (losses, top-1 and the chance levels the module logs) at steps 50
+    and 100, empty cells elsewhere: batch 8 in training, partial held-out batches lower the val chance."""
+    columns = ["loss", "loss_global", "loss_local", "chance_loss", "chance_loss_global", "chance_loss_local"]
+    val_only = ["top1_global", "top1_local", "chance_top1"]
+    header = ["epoch", "step", *(f"train/{c}" for c in columns), *(f"val/{c}" for c in columns + val_only)]
+    lines = [",".join(header)]
+    c = 2 * math.log(8)
+    for s in range(0, 101, 10):
+        train = [3 - 0.01 * s, 1.5 - 0.005 * s, 1.5 - 0.005 * s, 2 * c, c, c]
+        lines.append(",".join(map(str, [0, s, *train])) + "," * len(columns + val_only))
+    for epoch, step, loss, top1 in ((0, 50, 1.3, 0.2), (1, 100, 1.2, 0.3)):
+        val = [2 * loss, loss, loss, 2 * val_chance, val_chance, val_chance, top1, top1 / 2, 0.15]
+        lines.append(",".join(map(str, [epoch, step])) + "," * len(columns) + "," + ",".join(map(str, val)))
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_curve_panels_pair_train_and_val_per_step_with_chance(tmp_path: Path):
-    runs = {"full": read_metrics_csv(_write_val_metrics(tmp_path / "metrics.csv"))}
-    chance = {"loss": 2 * math.log(8), "loss_local": math.log(8), "top1": 0.125}
-    panels = {p.title: p for p in curve_panels(runs, chance)}
+def test_curve_panels_draw_the_chance_each_stage_logged(tmp_path: Path):
+    runs = {"full": read_metrics_csv(_write_val_metrics(tmp_path / "metrics.csv", val_chance=4.0))}
+    panels = {p.title: p for p in curve_panels(runs)}
     assert list(panels) == ["loss", "loss_global", "loss_local", "top1_global", "top1_local"]
     train, val = panels["loss_global"].series
     assert (train.label, train.is_val, len(train.xs)) == ("full train", False, 11)
     assert (val.label, val.is_val, val.xs, val.ys) == ("full val", True, [50.0, 100.0], [1.3, 1.2])
-    assert panels["loss_local"].chance == pytest.approx(math.log(8))  # the longest matching key wins
-    assert panels["loss_global"].chance == pytest.approx(2 * math.log(8))  # "loss" covers "loss_global"
+    train_chance, val_chance = panels["loss_local"].chance
+    assert (train_chance.label, train_chance.run) == ("chance train", None)
+    assert train_chance.ys == pytest.approx([2 * math.log(8)] * 11)
+    # Validation draws its own level, not the training batch's.
+    assert (val_chance.label, val_chance.xs, val_chance.ys) == ("chance val", [50.0, 100.0], [4.0, 4.0])
+    assert panels["loss"].chance[1].ys == [8.0, 8.0]
     for name in ("top1_global", "top1_local"):
-        assert panels[name].ylabel == "top-1 retrieval" and panels[name].chance == 0.125
+        assert panels[name].ylabel == "top-1 retrieval"
         assert [s.label for s in panels[name].series] == ["full val"]
-    assert all(p.chance is None for p in curve_panels(runs))
+        assert [(c.label, c.ys) for c in panels[name].chance] == [("chance val", [0.15, 0.15])]
+
+
+def test_curve_panels_keep_one_chance_line_per_run_where_runs_differ(tmp_path: Path):
+    a = read_metrics_csv(_write_val_metrics(tmp_path / "a.csv", val_chance=4.0))
+    b = read_metrics_csv(_write_val_metrics(tmp_path / "b.csv", val_chance=3.0))
+    c = read_metrics_csv(_write_val_metrics(tmp_path / "c.csv", val_chance=3.0))
+    panel = {p.title: p for p in curve_panels({"full": a, "global only": b, "local": c})}["loss_global"]
+    assert [(c.label, c.run) for c in panel.chance] == [
+        ("chance train", None),
+        ("full val chance", "full"),
+        ("global only, local val chance", "global only"),
+    ]
+    no_chance = [{k: v for k, v in row.items() if "chance" not in k} for row in a]
+    assert all(p.chance == [] for p in curve_panels({"full": no_chance}))
 
 
 def test_training_curves_with_val_steps_and_chance_png(tmp_path: Path):
-    csv = _write_val_metrics(tmp_path / "metrics.csv")
-    out = plot_training_curves(
-        {"full": csv, "global only": csv}, tmp_path / "curves.png", chance={"loss_local": 2.0, "top1": 0.125}
-    )
+    a, b = _write_val_metrics(tmp_path / "a.csv", 4.0), _write_val_metrics(tmp_path / "b.csv", 3.0)
+    oracles = {"loss_local": {"oracle: object detector": 3.9, "oracle: action detector": 3.1}}
+    out = plot_training_curves({"full": a, "global only": b}, tmp_path / "curves.png", references=oracles)
     _assert_png(out)
 
 

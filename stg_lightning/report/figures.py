@@ -31,13 +31,15 @@ from stg_lightning.eval.records import Box, EvalDataset, VideoRecord, normalise_
 from stg_lightning.eval.viterbi import viterbi_align
 
 # Quantities of a Lightning CSVLogger metrics.csv, one panel each: (column name after "train/" or "val/",
-# y label). Train and val rows both carry ``step`` (validation runs every N steps), so x is always the step.
+# y label, the column of its chance level). Train and val rows both carry ``step`` (validation runs every N
+# steps), so x is always the step. The module logs the chance of every batch it scores, so a partial
+# held-out batch or a different batch size draws its own level.
 CURVE_QUANTITIES = (
-    ("loss", "loss"),
-    ("loss_global", "loss"),
-    ("loss_local", "loss"),
-    ("top1_global", "top-1 retrieval"),
-    ("top1_local", "top-1 retrieval"),
+    ("loss", "loss", "chance_loss"),
+    ("loss_global", "loss", "chance_loss_global"),
+    ("loss_local", "loss", "chance_loss_local"),
+    ("top1_global", "top-1 retrieval", "chance_top1"),
+    ("top1_local", "top-1 retrieval", "chance_top1"),
 )
 CURVE_STAGES = ("train", "val")
 BACKGROUND_COLOUR = "#e6e6e6"
@@ -93,44 +95,60 @@ def _series(rows: list[dict[str, float]], column: str, x: str) -> tuple[list[flo
 
 
 class CurveSeries(NamedTuple):
-    """One line of a :class:`CurvePanel`: ``label`` is "<run> train" or "<run> val"."""
+    """One line of a :class:`CurvePanel`: ``label`` is "<run> train" or "<run> val" ("<run> <stage>
+    chance", or "chance <stage>" with ``run`` None for a level every run shares)."""
 
     label: str
     xs: list[float]  # steps
     ys: list[float]
     is_val: bool
+    run: str | None
 
 
 @dataclass
 class CurvePanel:
-    """One panel of :func:`plot_training_curves`: a quantity's train and val series of every run."""
+    """One panel of :func:`plot_training_curves`: a quantity's train and val series of every run, and the
+    chance level of each (one "chance <stage>" series where every run's is the same)."""
 
     title: str  # the column name after the stage prefix, e.g. "loss_global"
     ylabel: str
-    chance: float | None  # drawn as a grey dashed line when given
     series: list[CurveSeries]
+    chance: list[CurveSeries]
 
 
-def _chance_for(name: str, chance: Mapping[str, float]) -> float | None:
-    """The chance level of ``name``: a key equal to it or a prefix of it + "_" (the longest key wins)."""
-    keys = [k for k in chance if name == k or name.startswith(k + "_")]
-    return float(chance[max(keys, key=len)]) if keys else None
+def _chance_series(runs: Mapping[str, list[dict[str, float]]], column: str) -> list[CurveSeries]:
+    """One series per stage and distinct level: "chance <stage>" where every run with the column logged
+    the same, else "<runs> <stage> chance" naming the runs that share it (``run`` the first of them)."""
+    series = []
+    for stage in CURVE_STAGES:
+        groups: dict[tuple, list[str]] = {}
+        for run, rows in runs.items():
+            xs, ys = _series(rows, f"{stage}/{column}", "step")
+            if xs:
+                groups.setdefault((tuple(xs), tuple(ys)), []).append(run)
+        for (xs, ys), names in groups.items():
+            if len(groups) == 1:
+                series.append(CurveSeries(f"chance {stage}", list(xs), list(ys), stage == "val", None))
+            else:
+                label = f"{', '.join(names)} {stage} chance"
+                series.append(CurveSeries(label, list(xs), list(ys), stage == "val", names[0]))
+    return series
 
 
-def curve_panels(
-    runs: Mapping[str, list[dict[str, float]]], chance: Mapping[str, float] | None = None
-) -> list[CurvePanel]:
+def curve_panels(runs: Mapping[str, list[dict[str, float]]]) -> list[CurvePanel]:
     """The panels of :func:`plot_training_curves` for metrics.csv rows per run (quantities with data only)."""
     panels = []
-    for name, ylabel in CURVE_QUANTITIES:
+    for name, ylabel, chance in CURVE_QUANTITIES:
         series = []
         for run, rows in runs.items():
             for stage in CURVE_STAGES:
                 xs, ys = _series(rows, f"{stage}/{name}", "step")
                 if xs:
-                    series.append(CurveSeries(f"{run} {stage}", xs, ys, stage == "val"))
+                    series.append(CurveSeries(f"{run} {stage}", xs, ys, stage == "val", run))
         if series:
-            panels.append(CurvePanel(name, ylabel, _chance_for(name, chance or {}), series))
+            stages = {s.is_val for s in series}
+            levels = [c for c in _chance_series(runs, chance) if c.is_val in stages]
+            panels.append(CurvePanel(name, ylabel, series, levels))
     return panels
 
 
@@ -138,18 +156,18 @@ def plot_training_curves(
     metrics_csv_paths: Mapping[str, str | Path],
     out_png: str | Path,
     config: FigureConfig | None = None,
-    chance: Mapping[str, float] | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
-    """Per quantity (losses, top-1 retrieval), each named run's train (line) and val (markers) per step.
+    """Per quantity (losses, top-1 retrieval), each named run's train (line) and val (markers) per step,
+    with the chance levels the runs logged (``chance_*`` columns) dashed (train) and dotted (val).
 
-    ``chance``: chance level per column name without the stage prefix ("loss_local"; "top1" covers
-    "top1_global" and "top1_local"), drawn as a grey dashed line in the matching panels.
-    """
+    ``references``: more levels per panel ({"loss_local": {label: value}}, e.g. report/nce_oracles.py's
+    oracle scorers' levels), drawn as thin dash-dot lines."""
     cfg = config or FigureConfig()
     runs = {name: read_metrics_csv(path) for name, path in metrics_csv_paths.items()}
-    panels = curve_panels(runs, chance)
+    panels = curve_panels(runs)
     if not panels:
-        names = ", ".join(f"{stage}/{name}" for name, _ in CURVE_QUANTITIES for stage in CURVE_STAGES)
+        names = ", ".join(f"{stage}/{name}" for name, *_ in CURVE_QUANTITIES for stage in CURVE_STAGES)
         raise StgUserError(
             f"no loss or top-1 columns ({names}) in {', '.join(map(str, metrics_csv_paths.values()))}"
         )
@@ -159,16 +177,26 @@ def plot_training_curves(
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    colours = {f"{run} {stage}": f"C{i % 10}" for i, run in enumerate(runs) for stage in CURVE_STAGES}
+    colours = {run: f"C{i % 10}" for i, run in enumerate(runs)}
     for ax, panel in zip(axes, panels):
         for s in panel.series:
             style = dict(marker="o", markersize=4, linewidth=1.0) if s.is_val else dict(linewidth=1.2)
-            ax.plot(s.xs, s.ys, color=colours[s.label], linestyle="-", label=s.label, **style)
-        if panel.chance is not None:
-            ax.axhline(panel.chance, color="grey", linestyle="--", linewidth=1.0, label="chance")
+            ax.plot(s.xs, s.ys, color=colours[s.run], label=s.label, **style)
+        for c in panel.chance:
+            ax.plot(
+                c.xs,
+                c.ys,
+                color="grey" if c.run is None else colours[c.run],
+                alpha=0.7,
+                linestyle=":" if c.is_val else "--",
+                linewidth=1.0,
+                label=c.label,
+            )
+        for k, (label, level) in enumerate((references or {}).get(panel.title, {}).items()):
+            ax.axhline(level, color="black", alpha=0.5 - 0.15 * k, linestyle="-.", linewidth=1.0, label=label)
         ax.set(title=panel.title, xlabel="step", ylabel=panel.ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.suptitle("Training curves")
     return _save(fig, out_png, cfg.dpi)
 
