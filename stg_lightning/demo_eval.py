@@ -20,13 +20,16 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 import yaml
 
+from stg_lightning.backbones.config import InputSpec
 from stg_lightning.config import from_dict, to_dict
+from stg_lightning.data.datamodule import ShardDataModule
 from stg_lightning.data.prepare import PrepareConfig
 from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.baselines.random_object import load_object_boxes
@@ -45,18 +48,22 @@ from stg_lightning.model import GroundingModel
 from stg_lightning.pretrain.data import load_synth_config
 from stg_lightning.report.claims import claims_table, evaluate_claims
 from stg_lightning.report.figures import (
+    ReferenceLine,
     overlay_samples,
     plot_heatmap_comparison,
     plot_timelines,
     plot_training_curves,
+    read_metrics_csv,
 )
 from stg_lightning.report.markdown import write_report
 from stg_lightning.report.nce_oracles import (
+    OracleClip,
     OracleConfig,
+    TrainPlans,
     clip_mix,
     oracle_levels,
     random_batches,
-    training_clips,
+    stack_batches,
 )
 
 ANNOTATIONS = {
@@ -316,35 +323,117 @@ ORACLE_LINES = {
 }
 
 
-def narration_oracles(inputs: ReportInputs) -> tuple[int, dict[str, float], dict[str, float]]:
-    """The full run's training batch size, the narration NCE's oracle levels at that size
-    (report/nce_oracles.py, settings `eval.nce_oracles`) and the clips' mix of steps, mentions, fillers."""
-    config = yaml.safe_load((inputs.metrics[FULL].parent / "config.yaml").read_text())
-    batch = int(config["data"]["init_args"]["batch_size"])
-    clips = training_clips(
-        load_synth_config(str(inputs.synth_dir / "meta.json")),
-        inputs.prepare.fps,
-        inputs.prepare.num_frames,
-        inputs.prepare.min_time,
-    )
+@dataclass(frozen=True)
+class NarrationOracles:
+    """Where oracle scorers' narration NCE sits (report/nce_oracles.py): on random training batches of the
+    full run's size, and on its held-out batches (None, with `held_out_note` saying why, when they cannot
+    be rebuilt)."""
+
+    batch_size: int
+    train: dict[str, float]
+    held_out: dict[str, float] | None
+    held_out_note: str
+    mix: dict[str, float]  # the training clips' shares of steps, mentions and fillers
+
+
+def held_out_batches(run_dir: Path, plans: TrainPlans) -> tuple[list[list[OracleClip]] | None, str]:
+    """The run's validation batches as its data module loads them (at most `trainer.limit_val_batches`
+    of them), as oracle clips; or None and why."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    data = config["data"]
+    if not data["class_path"].endswith(".ShardDataModule"):
+        return None, f"the run's data module {data['class_path']} is not the shard one"
+    limit = (config.get("trainer") or {}).get("limit_val_batches")
+    # 1.0 (Lightning's default) is every batch; a whole number of batches otherwise.
+    if limit is not None and limit != 1.0 and float(limit) != int(limit):
+        return None, f"trainer.limit_val_batches={limit} is a fraction of batches"
+    module = ShardDataModule(**data["init_args"], inputs=InputSpec(tokenizer=None))
+    if not module.shard_lists()[1]:
+        return None, "the run held out no shards"
+    take = None if limit in (None, 1.0) else int(limit)
+    stream = islice(module.val_dataset(rank=0, world_size=1, num_workers=0), take)
+    return [plans.batch_clips(batch) for batch in stream], ""
+
+
+def last_logged(metrics_csv: Path, columns: tuple[str, ...]) -> dict[str, float]:
+    """The last logged value of each column of a metrics.csv that has one."""
+    out = {}
+    for row in read_metrics_csv(metrics_csv):
+        out.update({c: row[c] for c in columns if c in row})
+    return out
+
+
+def narration_oracles(inputs: ReportInputs) -> NarrationOracles:
+    """The oracle levels of the full run (settings `eval.nce_oracles`). The held-out levels are kept only
+    when their chance is the one the run logged for its held-out batches (`val/chance_loss_*`)."""
+    run_dir = inputs.metrics[FULL].parent
+    batch = int(yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]["batch_size"])
+    plans = TrainPlans(load_synth_config(str(inputs.synth_dir / "meta.json")))
     cfg = eval_section(OracleConfig, inputs.eval.get("nce_oracles", {}), "nce_oracles")
-    clips_list = list(clips.values())
-    levels = oracle_levels(clips_list, random_batches(len(clips_list), batch, cfg), cfg)
-    return batch, levels, clip_mix(clips_list)
+    p = inputs.prepare
+    clips = plans.training_clips(p.fps, p.num_frames, p.min_time)
+    train = oracle_levels(clips, random_batches(len(clips), batch, cfg), cfg)
+    loaded, note = held_out_batches(run_dir, plans)
+    held_out = None
+    if loaded:
+        held_out = oracle_levels(*stack_batches(loaded), cfg)
+        logged = last_logged(inputs.metrics[FULL], ("val/chance_loss_global", "val/chance_loss_local"))
+        mismatch = [c for c, v in logged.items() if abs(v - held_out["chance"]) > 1e-3]
+        sizes = ", ".join(str(len(b)) for b in loaded)
+        note = f"its {sum(map(len, loaded))} held-out clips in batches of {sizes}"
+        if not logged or mismatch:
+            logged_text = ", ".join(f"{c} {v:.3f}" for c, v in logged.items()) or "none"
+            note = (
+                f"{note} give chance {held_out['chance']:.3f} but the run logged {logged_text}: "
+                "not the batches it scored"
+            )
+            held_out = None
+    return NarrationOracles(batch, train, held_out, note or "no held-out batches", clip_mix(clips))
 
 
-def oracles_note(batch: int, levels: dict[str, float], mix: dict[str, float]) -> str:
-    """The report's line on where the narration loss of a model with a named skill would sit."""
-    shown = ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in levels.items())
-    gap = {name: levels["chance"] - levels[name] for name in ("object_on_screen", "action_acted")}
-    return (
-        f"narration NCE of oracle scorers that read the videos' plans, at the training batch size {batch} "
-        f"(report/nce_oracles.py; either head, dash-dot in the training curves): {shown}. Of the training "
-        f"clips {mix['steps']:.0%} narrate a step, {mix['mentions']:.0%} mention an object not acted on "
-        f"and {mix['fillers']:.0%} are fillers. A perfect object detector sits "
-        f"{gap['object_on_screen']:.2f} nat below chance and a perfect action detector "
-        f"{gap['action_acted']:.2f}: read the heads' losses against these levels, not against 0"
+def oracle_references(oracles: NarrationOracles) -> dict[str, list[ReferenceLine]]:
+    """The training curves' oracle lines: two oracles, on training and on held-out batches."""
+    lines = []
+    for is_val, levels in ((False, oracles.train), (True, oracles.held_out)):
+        stage = "val" if is_val else "train"
+        if levels is not None:
+            lines += [
+                ReferenceLine(f"{label} ({stage})", levels[k], is_val) for k, label in ORACLE_LINES.items()
+            ]
+    return {"loss_global": lines, "loss_local": lines}
+
+
+def _levels_text(levels: dict[str, float]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in levels.items())
+
+
+def oracles_note(oracles: NarrationOracles, metrics_csv: Path) -> str:
+    """The report's line on where the narration loss of a model with a named skill would sit, and where
+    the full run's last held-out losses sit between chance and the action detector."""
+    train, mix = oracles.train, oracles.mix
+    gap = {name: train["chance"] - train[name] for name in ("object_on_screen", "action_acted")}
+    text = (
+        f"narration NCE of oracle scorers that read the videos' plans (report/nce_oracles.py; either head; "
+        f"dash-dot in the training curves). On random training batches of {oracles.batch_size}: "
+        f"{_levels_text(train)}. Of the training clips {mix['steps']:.0%} narrate a step, "
+        f"{mix['mentions']:.0%} mention an object not acted on and {mix['fillers']:.0%} are fillers; "
+        f"a perfect object detector sits {gap['object_on_screen']:.2f} nat below chance and a perfect "
+        f"action detector {gap['action_acted']:.2f}: read the heads' losses against these levels, not 0. "
     )
+    held = oracles.held_out
+    if held is None:
+        return text + f"Held-out levels: not computed ({oracles.held_out_note})"
+    text += f"On the full run's held-out batches ({oracles.held_out_note}): {_levels_text(held)}"
+    span = held["chance"] - held["action_acted"]
+    losses = last_logged(metrics_csv, ("val/loss_global", "val/loss_local"))
+    shares = [
+        f"{column.split('_', 1)[1]} head {value:.2f}"
+        # Held-out batches without a matchable action leave no span to measure against.
+        + (f" ({(held['chance'] - value) / span:.0%} of the way from chance to it)" if span > 1e-6 else "")
+        for column, value in losses.items()
+    ]
+    last = "; the full run's last held-out loss, against the action detector: "
+    return text + (last + ", ".join(shares) if shares else "")
 
 
 def row_labels(inputs: ReportInputs) -> dict[str, str]:
@@ -416,15 +505,14 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
     report_dir = inputs.report_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     labels = row_labels(inputs)
-    batch, levels, mix = narration_oracles(inputs)
-    references = {label: levels[oracle] for oracle, label in ORACLE_LINES.items()}
+    oracles = narration_oracles(inputs)
     figures = {
         "Training curves of every run: train loss per step, held-out loss and clip↔sentence retrieval "
-        "every N steps; each batch's chance level dashed (train) and dotted (val), the oracle scorers' "
-        "levels at the training batch size dash-dot": plot_training_curves(
+        "every N steps; each batch's chance level dashed (train) and dotted (val), two oracle scorers' "
+        "levels on training and on held-out batches dash-dot": plot_training_curves(
             dict(inputs.metrics),
             report_dir / "training_curves.png",
-            references={"loss_global": references, "loss_local": references},
+            references=oracle_references(oracles),
         )
     }
     if "gyt" in datasets:
@@ -465,7 +553,7 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
         "object_choice.py); a text-blind object seeker scores the chance level, 1 / objects on screen = "
         + chance_note(results)
         + ".",
-        oracles_note(batch, levels, mix),
+        oracles_note(oracles, inputs.metrics[FULL]),
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():

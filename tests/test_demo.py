@@ -2,12 +2,14 @@ import ast
 import dataclasses
 import json
 import math
+import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 from eval_fixtures import tiny_gyt
 
-from stg_lightning.data.prepare import PrepareConfig, parse_config
+from stg_lightning.data.prepare import PrepareConfig, parse_config, write_shards
 from stg_lightning.demo import (
     DemoConfig,
     Stages,
@@ -23,6 +25,7 @@ from stg_lightning.demo_eval import (
     eval_section,
     narration_oracles,
     object_choice_rows,
+    oracle_references,
     oracles_note,
     readout_summary,
     row_labels,
@@ -35,8 +38,7 @@ from stg_lightning.eval.baselines.oracle import oracle_predictions
 from stg_lightning.eval.frames import FrameCache
 from stg_lightning.eval.inference import InferenceConfig
 from stg_lightning.eval.scoring import ScoringConfig
-from stg_lightning.synth import PRESETS
-from stg_lightning.synth.config import config_to_dict
+from stg_lightning.synth import PRESETS, ScriptConfig, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -274,32 +276,88 @@ def test_object_choice_rows_score_every_model_row_on_the_named_splits(tmp_path):
     assert object_choice_rows(ev, "myt", dataset, objects, predictions, ScoringConfig()) == {}
 
 
-def test_narration_oracles_read_the_runs_batch_and_the_benchmarks_plans(tmp_path):
-    run = tmp_path / "runs" / "full"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 4\n")
-    synth = dataclasses.replace(PRESETS["demo"], train_videos=3)
-    (tmp_path / "meta.json").write_text(json.dumps({"config": config_to_dict(synth)}))
-    inputs = ReportInputs(
-        out=tmp_path,
-        synth_dir=tmp_path,
-        backbone=tmp_path / "backbone.pt",
+@pytest.fixture(scope="module")
+def narrated(tmp_path_factory) -> tuple[Path, PrepareConfig]:
+    """Three short training videos (and one per eval split) cut into shards of 4 clips at 1 fps."""
+    root = tmp_path_factory.mktemp("narrated")
+    script = ScriptConfig(step_seconds=(2, 3), gap_seconds=(1, 2), edge_seconds=(1, 2), filler_per_minute=8.0)
+    generate(
+        dataclasses.replace(PRESETS["demo"], train_videos=3, eval_videos=1, script=script), root, 1, False
+    )
+    train = root / "train"
+    prepare = PrepareConfig(
+        videos=str(train / "videos"),
+        captions=str(train / "caption.json"),
+        out=str(root / "shards"),
+        fps=1.0,
+        num_frames=10,
+        min_time=10.0,
+        short_side=64,
+        shard_size=4,
+        workers=0,
+    )
+    write_shards(prepare, progress=False)
+    return root, prepare
+
+
+def report_inputs(root: Path, run: Path, prepare: PrepareConfig, oracles: dict) -> ReportInputs:
+    return ReportInputs(
+        out=root,
+        synth_dir=root,
+        backbone=root / "backbone.pt",
         checkpoints={},
         metrics={FULL: run / "metrics.csv"},
-        report_dir=tmp_path / "report",
+        report_dir=root / "report",
         seed=0,
-        eval={"nce_oracles": {"batches": 10, "scales": 5}},
-        prepare=PrepareConfig(fps=1.0, num_frames=10, min_time=10.0),
+        eval={"nce_oracles": oracles},
+        prepare=prepare,
         timings={},
     )
-    batch, levels, mix = narration_oracles(inputs)
-    assert batch == 4 and levels["chance"] == pytest.approx(2 * math.log(4))
-    assert levels["action_acted"] < levels["chance"]
-    note = oracles_note(batch, levels, mix)
-    gap = levels["chance"] - levels["action_acted"]
-    assert "batch size 4" in note and f"perfect action detector {gap:.2f}" in note
+
+
+def write_run(run: Path, shards: str, limit: float | None, logged_chance: float) -> None:
+    """A training run's config.yaml (batches of 2, the last two shards held out) and its metrics.csv."""
+    run.mkdir(parents=True, exist_ok=True)
+    data = {"train_shards": shards, "val_holdout_shards": 2, "batch_size": 2, "num_frames": 10}
+    config = {"data": {"class_path": "stg_lightning.data.datamodule.ShardDataModule", "init_args": data}}
+    config["trainer"] = {"limit_val_batches": limit}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    header = "step,val/loss_local,val/chance_loss_local\n"
+    (run / "metrics.csv").write_text(header + f"9,{logged_chance - 0.1},{logged_chance}\n")
+
+
+def test_narration_oracles_rebuild_the_runs_held_out_batches(narrated, tmp_path):
+    root, prepare = narrated
+    shards = sorted((root / "shards").glob("clips-*.tar"))
+    held = 0
+    for shard in shards[-2:]:  # the held-out shards
+        with tarfile.open(shard) as tar:
+            held += len({m.name.split(".")[0] for m in tar})
+    sizes = [2] * (held // 2) + [held % 2] * (held % 2)
+    chance = sum(2 * n * math.log(n) for n in sizes) / held
+    run = tmp_path / "full"
+    write_run(run, str(root / "shards" / "clips-*.tar"), None, chance)
+    inputs = report_inputs(root, run, prepare, {"batches": 10, "scales": 5})
+    oracles = narration_oracles(inputs)
+    assert oracles.batch_size == 2 and oracles.train["chance"] == pytest.approx(2 * math.log(2))
+    assert oracles.held_out is not None and oracles.held_out["chance"] == pytest.approx(chance)
+    assert oracles.held_out_note == f"its {held} held-out clips in batches of {', '.join(map(str, sizes))}"
+    note = oracles_note(oracles, run / "metrics.csv")
+    gap = oracles.train["chance"] - oracles.train["action_acted"]
+    assert f"perfect action detector {gap:.2f}" in note and f"local head {chance - 0.1:.2f}" in note
+    # Two batches only (limit_val_batches: 2): chance 2·ln 2, not what the run logged.
+    assert held > 4 and held % 2
+    write_run(run, str(root / "shards" / "clips-*.tar"), 2, chance)
+    limited = narration_oracles(inputs)
+    assert limited.held_out is None and "not the batches it scored" in limited.held_out_note
+    lines = {stage: oracle_references(o)["loss_local"] for stage, o in (("all", oracles), ("train", limited))}
+    assert [line.is_val for line in lines["all"]] == [False, False, True, True]
+    assert lines["all"][3].level == oracles.held_out["action_acted"] and len(lines["train"]) == 2
+    assert "Held-out levels: not computed" in oracles_note(limited, run / "metrics.csv")
+    write_run(run, str(root / "shards" / "clips-*.tar"), 0.5, chance)
+    assert "fraction of batches" in narration_oracles(inputs).held_out_note
     with pytest.raises(StgUserError, match="nce_oracles"):
-        narration_oracles(dataclasses.replace(inputs, eval={"nce_oracles": {"batchez": 10}}))
+        narration_oracles(report_inputs(root, run, prepare, {"batchez": 10}))
 
 
 def test_cache_stage_builds_the_training_backbone(tmp_path):

@@ -15,6 +15,7 @@ from stg_lightning.eval.metrics.spatial import heat_points
 from stg_lightning.eval.records import EvalDataset
 from stg_lightning.report.figures import (
     OverlaySample,
+    ReferenceLine,
     curve_panels,
     overlay_samples,
     plot_heatmap_comparison,
@@ -104,13 +105,29 @@ def test_curve_panels_keep_one_chance_line_per_run_where_runs_differ(tmp_path: P
         ("full val chance", "full"),
         ("global only, local val chance", "global only"),
     ]
+    # The three runs log the same losses: the later series say so (drawn under full's, they would look
+    # missing).
+    assert [s.label for s in panel.series] == [
+        "full train",
+        "full val",
+        "global only train (= full)",
+        "global only val (= full)",
+        "local train (= full)",
+        "local val (= full)",
+    ]
     no_chance = [{k: v for k, v in row.items() if "chance" not in k} for row in a]
     assert all(p.chance == [] for p in curve_panels({"full": no_chance}))
 
 
 def test_training_curves_with_val_steps_and_chance_png(tmp_path: Path):
     a, b = _write_val_metrics(tmp_path / "a.csv", 4.0), _write_val_metrics(tmp_path / "b.csv", 3.0)
-    oracles = {"loss_local": {"oracle: object detector": 3.9, "oracle: action detector": 3.1}}
+    oracles = {
+        "loss_local": [
+            ReferenceLine("oracle: object detector (train)", 3.9, False),
+            ReferenceLine("oracle: action detector (train)", 3.1, False),
+            ReferenceLine("oracle: object detector (val)", 3.6, True),
+        ]
+    }
     out = plot_training_curves({"full": a, "global only": b}, tmp_path / "curves.png", references=oracles)
     _assert_png(out)
 

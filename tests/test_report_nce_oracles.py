@@ -3,19 +3,21 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from stg_lightning.data.shards import sample_key
+from stg_lightning.data.batch import ClipBatch
+from stg_lightning.errors import StgUserError
 from stg_lightning.report.nce_oracles import (
     ORACLES,
     OracleClip,
     OracleConfig,
+    TrainPlans,
     clip_mix,
     named_action,
     oracle_level,
     oracle_levels,
     oracle_scores,
     random_batches,
-    training_clips,
 )
 from stg_lightning.synth import PRESETS
 from stg_lightning.synth.script import build_vocabulary
@@ -71,14 +73,33 @@ def test_levels_on_given_batches_are_weighted_by_batch_size_as_an_epoch_mean():
     assert levels == pytest.approx({"chance": expected, **dict.fromkeys(ORACLES, expected)})
 
 
-def test_training_clips_follow_the_plans_of_the_train_split():
+def test_train_plans_cut_clips_as_prepare_does_and_read_loaded_batches():
     synth = dataclasses.replace(PRESETS["demo"], train_videos=3)
-    by_key = training_clips(synth, fps=1.0, num_frames=10, min_time=10.0)
+    plans = TrainPlans(synth)
     vocab = build_vocabulary(synth)
-    plans = [plan_and_scene(synth, vocab, "train", i)[0] for i in range(3)]
-    # Every window of these videos has frames; keys as the shards name the clips.
-    assert list(by_key) == [sample_key(p.video_id, k) for p in plans for k in range(len(p.captions))]
-    clips = list(by_key.values())
+    assert list(plans.plans) == [plan_and_scene(synth, vocab, "train", i)[0].video_id for i in range(3)]
+    clips = plans.training_clips(fps=1.0, num_frames=10, min_time=10.0)
+    assert len(clips) == sum(len(p.captions) for p in plans.plans.values())  # every window has frames
+    # A loaded batch: the real frames' timestamps (padding masked out) and the sentence.
+    plan = next(iter(plans.plans.values()))
+    step = plan.steps[0]
+    text = f"then {step.cls.verb} the {step.cls.obj} gently"
+    batch = ClipBatch(
+        frame_mask=torch.tensor([[True, True, False]]),
+        timestamps=torch.tensor([[float(step.start), step.start + 1.0, 9999.0]]),
+        video_id=[plan.video_id],
+        text=[text],
+        frames=torch.zeros(1, 3, 3, 4, 4, dtype=torch.uint8),
+    )
+    (loaded,) = plans.batch_clips(batch)
+    assert loaded == plans.clip(plan.video_id, [step.start, step.start + 1.0], text)
+    assert (step.cls.verb, step.cls.obj) in loaded.acted and loaded.on_screen == frozenset(plan.objects)
+    with pytest.raises(StgUserError, match="'train_99999' is not in the benchmark's train split"):
+        plans.clip("train_99999", [0.0], text)
+
+
+def test_training_clips_mostly_see_their_step_acted_and_set_the_levels():
+    clips = TrainPlans(dataclasses.replace(PRESETS["demo"], train_videos=3)).training_clips(1.0, 10, 10.0)
     steps = [c for c in clips if c.verb is not None]
     # A step's object is always on screen; the sentence around a step mostly sees it acted.
     assert steps and all(c.obj in c.on_screen for c in steps)

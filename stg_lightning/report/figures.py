@@ -105,6 +105,18 @@ class CurveSeries(NamedTuple):
     run: str | None
 
 
+class ReferenceLine(NamedTuple):
+    """A level drawn across a :func:`plot_training_curves` panel, for training or validation."""
+
+    label: str
+    level: float
+    is_val: bool
+
+
+# Not the runs' colours (C0, C1, ...): a reference line never looks like a run's.
+REFERENCE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive")
+
+
 @dataclass
 class CurvePanel:
     """One panel of :func:`plot_training_curves`: a quantity's train and val series of every run, and the
@@ -136,15 +148,20 @@ def _chance_series(runs: Mapping[str, list[dict[str, float]]], column: str) -> l
 
 
 def curve_panels(runs: Mapping[str, list[dict[str, float]]]) -> list[CurvePanel]:
-    """The panels of :func:`plot_training_curves` for metrics.csv rows per run (quantities with data only)."""
+    """The panels of :func:`plot_training_curves` for metrics.csv rows per run (quantities with data only).
+    A series equal to an earlier run's is labelled "<run> <stage> (= <earlier run>)": drawn under it, it
+    would otherwise look missing."""
     panels = []
     for name, ylabel, chance in CURVE_QUANTITIES:
-        series = []
+        series: list[CurveSeries] = []
+        first: dict[tuple, str] = {}  # (stage, xs, ys) → the first run with them
         for run, rows in runs.items():
             for stage in CURVE_STAGES:
                 xs, ys = _series(rows, f"{stage}/{name}", "step")
                 if xs:
-                    series.append(CurveSeries(f"{run} {stage}", xs, ys, stage == "val", run))
+                    same = first.setdefault((stage, tuple(xs), tuple(ys)), run)
+                    label = f"{run} {stage}" + (f" (= {same})" if same != run else "")
+                    series.append(CurveSeries(label, xs, ys, stage == "val", run))
         if series:
             stages = {s.is_val for s in series}
             levels = [c for c in _chance_series(runs, chance) if c.is_val in stages]
@@ -156,13 +173,13 @@ def plot_training_curves(
     metrics_csv_paths: Mapping[str, str | Path],
     out_png: str | Path,
     config: FigureConfig | None = None,
-    references: Mapping[str, Mapping[str, float]] | None = None,
+    references: Mapping[str, Sequence[ReferenceLine]] | None = None,
 ) -> Path:
     """Per quantity (losses, top-1 retrieval), each named run's train (line) and val (markers) per step,
     with the chance levels the runs logged (``chance_*`` columns) dashed (train) and dotted (val).
 
-    ``references``: more levels per panel ({"loss_local": {label: value}}, e.g. report/nce_oracles.py's
-    oracle scorers' levels), drawn as thin dash-dot lines."""
+    ``references``: more levels per panel title (e.g. report/nce_oracles.py's oracle scorers' levels),
+    dash-dot for training and dotted for validation, the k-th of each stage in the k-th reference colour."""
     cfg = config or FigureConfig()
     runs = {name: read_metrics_csv(path) for name, path in metrics_csv_paths.items()}
     panels = curve_panels(runs)
@@ -192,8 +209,12 @@ def plot_training_curves(
                 linewidth=1.0,
                 label=c.label,
             )
-        for k, (label, level) in enumerate((references or {}).get(panel.title, {}).items()):
-            ax.axhline(level, color="black", alpha=0.5 - 0.15 * k, linestyle="-.", linewidth=1.0, label=label)
+        drawn = {False: 0, True: 0}
+        for line in (references or {}).get(panel.title, ()):
+            colour = REFERENCE_COLOURS[drawn[line.is_val] % len(REFERENCE_COLOURS)]
+            drawn[line.is_val] += 1
+            style = ":" if line.is_val else "-."
+            ax.axhline(line.level, color=colour, linestyle=style, linewidth=1.2, label=line.label)
         ax.set(title=panel.title, xlabel="step", ylabel=panel.ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)

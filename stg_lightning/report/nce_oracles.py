@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.captions import clip_window
-from stg_lightning.data.shards import sample_key
 from stg_lightning.data.video import sample_times
+from stg_lightning.errors import StgUserError
 from stg_lightning.losses import nce_loss
 from stg_lightning.synth.config import SynthConfig
-from stg_lightning.synth.script import Vocabulary, build_vocabulary
+from stg_lightning.synth.script import VideoPlan, Vocabulary, build_vocabulary
 from stg_lightning.synth.writer import plan_and_scene
 
 ORACLES = ("object_on_screen", "object_acted", "action_acted")
@@ -70,26 +71,45 @@ def named_action(text: str, vocab: Vocabulary) -> tuple[str | None, str | None]:
     return None, None
 
 
-def training_clips(synth: SynthConfig, fps: float, num_frames: int, min_time: float) -> dict[str, OracleClip]:
-    """Every narrated clip of the train split with frames in its video, cut with `stg prepare`'s
-    `fps`, `num_frames` (U) and `min_time`, by its shard sample key (`data.shards.sample_key`)."""
-    vocab = build_vocabulary(synth)
-    clips = {}
-    for index in range(synth.train_videos):
-        plan, _ = plan_and_scene(synth, vocab, "train", index)
-        for k, caption in enumerate(plan.captions):
-            window = clip_window(caption.start, caption.end, min_time)
-            times = [t for t in sample_times(*window, fps, num_frames) if t < plan.duration]
-            if not times:
-                continue
-            acted = frozenset(
-                (m.verb, plan.objects[m.obj])
-                for m in plan.motions
-                if any(m.start <= t < m.end for t in times)
+class TrainPlans:
+    """The plans of a synthetic benchmark's train split, by video id: what an oracle knows of a clip."""
+
+    def __init__(self, synth: SynthConfig) -> None:
+        self.vocab = build_vocabulary(synth)
+        plans = (plan_and_scene(synth, self.vocab, "train", i)[0] for i in range(synth.train_videos))
+        self.plans: dict[str, VideoPlan] = {plan.video_id: plan for plan in plans}
+
+    def clip(self, video_id: str, times: Sequence[float], text: str) -> OracleClip:
+        """The clip of `video_id` with frames at `times` (s) and sentence `text`."""
+        plan = self.plans.get(video_id)
+        if plan is None:
+            raise StgUserError(
+                f"nce_oracles: video {video_id!r} is not in the benchmark's train split "
+                f"({len(self.plans)} videos); were the shards cut from another benchmark?"
             )
-            named = named_action(caption.text, vocab)
-            clips[sample_key(plan.video_id, k)] = OracleClip(frozenset(plan.objects), acted, *named)
-    return clips
+        acted = frozenset(
+            (m.verb, plan.objects[m.obj]) for m in plan.motions if any(m.start <= t < m.end for t in times)
+        )
+        return OracleClip(frozenset(plan.objects), acted, *named_action(text, self.vocab))
+
+    def training_clips(self, fps: float, num_frames: int, min_time: float) -> list[OracleClip]:
+        """Every narrated clip with frames in its video, cut with `stg prepare`'s `fps`, `num_frames` (U)
+        and `min_time`, in caption order."""
+        clips = []
+        for plan in self.plans.values():
+            for caption in plan.captions:
+                window = clip_window(caption.start, caption.end, min_time)
+                times = [t for t in sample_times(*window, fps, num_frames) if t < plan.duration]
+                if times:
+                    clips.append(self.clip(plan.video_id, times, caption.text))
+        return clips
+
+    def batch_clips(self, batch: ClipBatch) -> list[OracleClip]:
+        """The clips of a loaded batch (its real frames' timestamps)."""
+        return [
+            self.clip(video_id, batch.timestamps[i][batch.frame_mask[i]].tolist(), text)
+            for i, (video_id, text) in enumerate(zip(batch.video_id, batch.text))
+        ]
 
 
 def _object_on_screen(clip: OracleClip, sentence: OracleClip) -> float:
@@ -150,6 +170,13 @@ def oracle_levels(
     chance = sum(2 * n * float(np.log(n)) for n in sizes) / sum(sizes)
     levels = {oracle: oracle_level(oracle_scores(clips, oracle), batches, cfg) for oracle in ORACLES}
     return {"chance": chance, **levels}
+
+
+def stack_batches(batches: Sequence[Sequence[OracleClip]]) -> tuple[list[OracleClip], list[np.ndarray]]:
+    """Loaded batches as one clip list and the index batches into it, for `oracle_levels`."""
+    clips = [clip for batch in batches for clip in batch]
+    ends = np.cumsum([len(batch) for batch in batches])
+    return clips, [np.arange(end - len(batch), end) for batch, end in zip(batches, ends)]
 
 
 def clip_mix(clips: Sequence[OracleClip]) -> dict[str, float]:
