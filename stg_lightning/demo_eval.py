@@ -403,6 +403,10 @@ def oracle_references(oracles: NarrationOracles) -> dict[str, list[ReferenceLine
     return {"loss_global": lines, "loss_local": lines}
 
 
+def _share(value: float) -> str:
+    return f"{round(value, 2) + 0.0:.0%}"  # + 0.0: a loss a hair above chance prints 0 %, not -0 %
+
+
 def _levels_text(levels: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in levels.items())
 
@@ -429,7 +433,11 @@ def oracles_note(oracles: NarrationOracles, metrics_csv: Path) -> str:
     shares = [
         f"{column.split('_', 1)[1]} head {value:.2f}"
         # Held-out batches without a matchable action leave no span to measure against.
-        + (f" ({(held['chance'] - value) / span:.0%} of the way from chance to it)" if span > 1e-6 else "")
+        + (
+            f" ({_share((held['chance'] - value) / span)} of the way from chance to it)"
+            if span > 1e-6
+            else ""
+        )
         for column, value in losses.items()
     ]
     last = "; the full run's last held-out loss, against the action detector: "

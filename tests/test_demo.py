@@ -315,7 +315,9 @@ def report_inputs(root: Path, run: Path, prepare: PrepareConfig, oracles: dict) 
     )
 
 
-def write_run(run: Path, shards: str, limit: float | None, logged_chance: float) -> None:
+def write_run(
+    run: Path, shards: str, limit: float | None, logged_chance: float, loss: float | None = None
+) -> None:
     """A training run's config.yaml (batches of 2, the last two shards held out) and its metrics.csv."""
     run.mkdir(parents=True, exist_ok=True)
     data = {"train_shards": shards, "val_holdout_shards": 2, "batch_size": 2, "num_frames": 10}
@@ -323,7 +325,8 @@ def write_run(run: Path, shards: str, limit: float | None, logged_chance: float)
     config["trainer"] = {"limit_val_batches": limit}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     header = "step,val/loss_local,val/chance_loss_local\n"
-    (run / "metrics.csv").write_text(header + f"9,{logged_chance - 0.1},{logged_chance}\n")
+    loss = logged_chance - 0.1 if loss is None else loss
+    (run / "metrics.csv").write_text(header + f"9,{loss},{logged_chance}\n")
 
 
 def test_narration_oracles_rebuild_the_runs_held_out_batches(narrated, tmp_path):
@@ -345,6 +348,8 @@ def test_narration_oracles_rebuild_the_runs_held_out_batches(narrated, tmp_path)
     note = oracles_note(oracles, run / "metrics.csv")
     gap = oracles.train["chance"] - oracles.train["action_acted"]
     assert f"perfect action detector {gap:.2f}" in note and f"local head {chance - 0.1:.2f}" in note
+    write_run(run, str(root / "shards" / "clips-*.tar"), None, chance, loss=chance + 1e-4)
+    assert "(0% of the way from chance to it)" in oracles_note(oracles, run / "metrics.csv")
     # Two batches only (limit_val_batches: 2): chance 2·ln 2, not what the run logged.
     assert held > 4 and held % 2
     write_run(run, str(root / "shards" / "clips-*.tar"), 2, chance)
