@@ -334,12 +334,12 @@ class NarrationOracles:
     held_out: dict[str, float] | None
     held_out_note: str
     mix: dict[str, float]  # the training clips' shares of steps, mentions and fillers
+    losses: dict[str, float]  # the run's last held-out losses (val/loss_global, val/loss_local)
 
 
-def held_out_batches(run_dir: Path, plans: TrainPlans) -> tuple[list[list[OracleClip]] | None, str]:
-    """The run's validation batches as its data module loads them (at most `trainer.limit_val_batches`
-    of them), as oracle clips; or None and why."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+def held_out_batches(config: dict[str, Any], plans: TrainPlans) -> tuple[list[list[OracleClip]] | None, str]:
+    """The validation batches of the run with this config.yaml as its data module loads them (at most
+    `trainer.limit_val_batches` of them), as oracle clips; or None and why."""
     data = config["data"]
     if not data["class_path"].endswith(".ShardDataModule"):
         return None, f"the run's data module {data['class_path']} is not the shard one"
@@ -366,18 +366,20 @@ def last_logged(metrics_csv: Path, columns: tuple[str, ...]) -> dict[str, float]
 def narration_oracles(inputs: ReportInputs) -> NarrationOracles:
     """The oracle levels of the full run (settings `eval.nce_oracles`). The held-out levels are kept only
     when their chance is the one the run logged for its held-out batches (`val/chance_loss_*`)."""
-    run_dir = inputs.metrics[FULL].parent
-    batch = int(yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]["batch_size"])
+    config = yaml.safe_load((inputs.metrics[FULL].parent / "config.yaml").read_text())
+    batch = int(config["data"]["init_args"]["batch_size"])
     plans = TrainPlans(load_synth_config(str(inputs.synth_dir / "meta.json")))
     cfg = eval_section(OracleConfig, inputs.eval.get("nce_oracles", {}), "nce_oracles")
     p = inputs.prepare
     clips = plans.training_clips(p.fps, p.num_frames, p.min_time)
     train = oracle_levels(clips, random_batches(len(clips), batch, cfg), cfg)
-    loaded, note = held_out_batches(run_dir, plans)
+    loaded, note = held_out_batches(config, plans)
     held_out = None
+    columns = ("val/loss_global", "val/loss_local", "val/chance_loss_global", "val/chance_loss_local")
+    last = last_logged(inputs.metrics[FULL], columns)
     if loaded:
         held_out = oracle_levels(*stack_batches(loaded), cfg)
-        logged = last_logged(inputs.metrics[FULL], ("val/chance_loss_global", "val/chance_loss_local"))
+        logged = {c: v for c, v in last.items() if "/chance_" in c}
         mismatch = [c for c, v in logged.items() if abs(v - held_out["chance"]) > 1e-3]
         sizes = ", ".join(str(len(b)) for b in loaded)
         note = f"its {sum(map(len, loaded))} held-out clips in batches of {sizes}"
@@ -388,7 +390,8 @@ def narration_oracles(inputs: ReportInputs) -> NarrationOracles:
                 "not the batches it scored"
             )
             held_out = None
-    return NarrationOracles(batch, train, held_out, note or "no held-out batches", clip_mix(clips))
+    losses = {c: v for c, v in last.items() if "/chance_" not in c}
+    return NarrationOracles(batch, train, held_out, note or "no held-out batches", clip_mix(clips), losses)
 
 
 def oracle_references(oracles: NarrationOracles) -> dict[str, list[ReferenceLine]]:
@@ -411,7 +414,7 @@ def _levels_text(levels: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in levels.items())
 
 
-def oracles_note(oracles: NarrationOracles, metrics_csv: Path) -> str:
+def oracles_note(oracles: NarrationOracles) -> str:
     """The report's line on where the narration loss of a model with a named skill would sit, and where
     the full run's last held-out losses sit between chance and the action detector."""
     train, mix = oracles.train, oracles.mix
@@ -429,7 +432,6 @@ def oracles_note(oracles: NarrationOracles, metrics_csv: Path) -> str:
         return text + f"Held-out levels: not computed ({oracles.held_out_note})"
     text += f"On the full run's held-out batches ({oracles.held_out_note}): {_levels_text(held)}"
     span = held["chance"] - held["action_acted"]
-    losses = last_logged(metrics_csv, ("val/loss_global", "val/loss_local"))
     shares = [
         f"{column.split('_', 1)[1]} head {value:.2f}"
         # Held-out batches without a matchable action leave no span to measure against.
@@ -438,7 +440,7 @@ def oracles_note(oracles: NarrationOracles, metrics_csv: Path) -> str:
             if span > 1e-6
             else ""
         )
-        for column, value in losses.items()
+        for column, value in oracles.losses.items()
     ]
     last = "; the full run's last held-out loss, against the action detector: "
     return text + (last + ", ".join(shares) if shares else "")
@@ -561,7 +563,7 @@ def evaluate_and_report(inputs: ReportInputs) -> Path:
         "object_choice.py); a text-blind object seeker scores the chance level, 1 / objects on screen = "
         + chance_note(results)
         + ".",
-        oracles_note(oracles, inputs.metrics[FULL]),
+        oracles_note(oracles),
         "readouts: " + "; ".join(f"{k} = `{v}`" for k, v in readout_summary(inputs.eval).items()),
     ]
     if probe.exists():

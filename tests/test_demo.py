@@ -345,11 +345,12 @@ def test_narration_oracles_rebuild_the_runs_held_out_batches(narrated, tmp_path)
     assert oracles.batch_size == 2 and oracles.train["chance"] == pytest.approx(2 * math.log(2))
     assert oracles.held_out is not None and oracles.held_out["chance"] == pytest.approx(chance)
     assert oracles.held_out_note == f"its {held} held-out clips in batches of {', '.join(map(str, sizes))}"
-    note = oracles_note(oracles, run / "metrics.csv")
+    assert oracles.losses == pytest.approx({"val/loss_local": chance - 0.1})
+    note = oracles_note(oracles)
     gap = oracles.train["chance"] - oracles.train["action_acted"]
     assert f"perfect action detector {gap:.2f}" in note and f"local head {chance - 0.1:.2f}" in note
     write_run(run, str(root / "shards" / "clips-*.tar"), None, chance, loss=chance + 1e-4)
-    assert "(0% of the way from chance to it)" in oracles_note(oracles, run / "metrics.csv")
+    assert "(0% of the way from chance to it)" in oracles_note(narration_oracles(inputs))
     # Two batches only (limit_val_batches: 2): chance 2·ln 2, not what the run logged.
     assert held > 4 and held % 2
     write_run(run, str(root / "shards" / "clips-*.tar"), 2, chance)
@@ -358,7 +359,7 @@ def test_narration_oracles_rebuild_the_runs_held_out_batches(narrated, tmp_path)
     lines = {stage: oracle_references(o)["loss_local"] for stage, o in (("all", oracles), ("train", limited))}
     assert [line.is_val for line in lines["all"]] == [False, False, True, True]
     assert lines["all"][3].level == oracles.held_out["action_acted"] and len(lines["train"]) == 2
-    assert "Held-out levels: not computed" in oracles_note(limited, run / "metrics.csv")
+    assert "Held-out levels: not computed" in oracles_note(limited)
     write_run(run, str(root / "shards" / "clips-*.tar"), 0.5, chance)
     assert "fraction of batches" in narration_oracles(inputs).held_out_note
     with pytest.raises(StgUserError, match="nce_oracles"):

@@ -29,7 +29,8 @@ from stg_lightning.data.batch import ClipBatch
 from stg_lightning.data.captions import clip_window
 from stg_lightning.data.video import sample_times
 from stg_lightning.errors import StgUserError
-from stg_lightning.losses import nce_loss
+from stg_lightning.losses import nce_loss, uniform_nce
+from stg_lightning.model import PairScores
 from stg_lightning.synth.config import SynthConfig
 from stg_lightning.synth.script import VideoPlan, Vocabulary, build_vocabulary
 from stg_lightning.synth.writer import plan_and_scene
@@ -164,10 +165,11 @@ def oracle_level(scores: np.ndarray, batches: Sequence[np.ndarray], cfg: OracleC
 def oracle_levels(
     clips: Sequence[OracleClip], batches: Sequence[np.ndarray], cfg: OracleConfig
 ) -> dict[str, float]:
-    """Each oracle's `oracle_level` on `batches` of `clips`, and ``chance`` (2·ln B per batch, weighted
-    alike: a constant scorer's)."""
+    """Each oracle's `oracle_level` on `batches` of `clips`, and ``chance`` (a constant scorer's
+    `uniform_nce` per batch, weighted alike: 2·ln B for a batch of B)."""
     sizes = [len(rows) for rows in batches]
-    chance = sum(2 * n * float(np.log(n)) for n in sizes) / sum(sizes)
+    constant = {n: uniform_nce(PairScores(torch.zeros(n, n), torch.zeros(n, n))).item() for n in set(sizes)}
+    chance = sum(n * constant[n] for n in sizes) / sum(sizes)
     levels = {oracle: oracle_level(oracle_scores(clips, oracle), batches, cfg) for oracle in ORACLES}
     return {"chance": chance, **levels}
 
