@@ -8,6 +8,8 @@ from stg_lightning.model.patch_pooling import pooled_patch_scores
 from stg_lightning.tokens import FrameTokens
 
 VARIANTS = ["cross_self_cross", "self_cross", "cross_self", "cross_cross", "cross"]
+# Every layer order under each score; `none` (no blocks) only means something with a score that pairs tokens.
+HEADS = [(v, score) for score in ("pooled", "alignment") for v in [*VARIANTS, "none"]]
 DP, DW, D = 12, 10, 16
 
 
@@ -28,9 +30,9 @@ def _inputs(bv: int = 3, bt: int = 5, t: int = 3, n: int = 4, k: int = 6):
     return patches, patch_mask, words, word_mask
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_pairwise_shapes_chunking_and_diagonal(variant):
-    head = _head(variant, chunk_size=2)
+@pytest.mark.parametrize(("variant", "score"), HEADS)
+def test_pairwise_shapes_chunking_and_diagonal(variant, score):
+    head = _head(variant, chunk_size=2, score=score)
     patches, patch_mask, words, word_mask = _inputs()
     chunked = head.pairwise_scores(patches, patch_mask, words, word_mask)
     assert chunked.shape == (3, 5) and torch.isfinite(chunked).all()
@@ -40,9 +42,9 @@ def test_pairwise_shapes_chunking_and_diagonal(variant):
     torch.testing.assert_close(chunked.diagonal(), matched, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_padded_frames_and_words_do_not_change_scores(variant):
-    head = _head(variant)
+@pytest.mark.parametrize(("variant", "score"), HEADS)
+def test_padded_frames_and_words_do_not_change_scores(variant, score):
+    head = _head(variant, score=score)
     patches, patch_mask, words, word_mask = _inputs()
     before = head.pairwise_scores(patches, patch_mask, words, word_mask)
     noisy_patches = torch.where(patch_mask[..., None, None], patches, 100 * torch.randn_like(patches))
@@ -62,10 +64,10 @@ def _one_pair_at_a_time(head, patches, patch_mask, words, word_mask):
     return torch.stack(rows)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_pairwise_scores_equal_one_forward_per_pair(variant):
+@pytest.mark.parametrize(("variant", "score"), HEADS)
+def test_pairwise_scores_equal_one_forward_per_pair(variant, score):
     """The batched pair path (pooled last cross block for self_cross) against each pair on its own."""
-    head = _head(variant, chunk_size=2).double()
+    head = _head(variant, chunk_size=2, score=score).double()
     patches, patch_mask, words, word_mask = (x.double() if x.is_floating_point() else x for x in _inputs())
     patch_mask[0] = False  # a clip without any valid frame
     scores = head.pairwise_scores(patches, patch_mask, words, word_mask)
@@ -161,10 +163,11 @@ def _identity_attention(head: LocalHead) -> None:
                     lin.bias.zero_()
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_rollout_sums_to_one_per_frame_and_finds_the_planted_region(variant):
+@pytest.mark.parametrize(("variant", "score"), [h for h in HEADS if h != ("none", "pooled")])
+def test_rollout_sums_to_one_per_frame_and_finds_the_planted_region(variant, score):
     torch.manual_seed(0)
-    head = LocalHead(D, D, LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, temperature=0.05))
+    cfg = LocalHeadConfig(embed_dim=D, num_heads=2, variant=variant, temperature=0.05, score=score)
+    head = LocalHead(D, D, cfg)
     _identity_attention(head)
     patches = torch.randn(3, 4, D)
     words = torch.randn(1, 2, D)
@@ -175,10 +178,38 @@ def test_rollout_sums_to_one_per_frame_and_finds_the_planted_region(variant):
     torch.testing.assert_close(heat.sum(1), torch.ones(3))
     # The planted region wins its own frame, by far.
     assert int(heat[1].argmax()) == 2 and heat[1, 2] > 0.5
-    if variant != "cross":
-        # ... and the whole clip. Not for `cross`: heat is normalised per frame and, with no region mixing,
+    if variant not in ("cross", "none"):
+        # ... and the whole clip. Not for `cross` and `none`: heat is normalised per frame and, with no region mixing,
         # another frame's random patches can peak as sharply within their frame.
         assert divmod(int(heat.argmax()), 4) == (1, 2)
+
+
+def test_alignment_score_and_its_heat_by_hand():
+    """Identity projections, no blocks: a pair's score is the mean over valid words of Σ_r softmax(c/τ)_r·c_r,
+    c the word's cosines with the valid regions; a frame's heat (inference rolls out one frame at a time) is
+    that softmax over its patches, averaged over the valid words."""
+    torch.manual_seed(0)
+    tau = 0.2
+    cfg = LocalHeadConfig(embed_dim=D, num_heads=2, variant="none", score="alignment", temperature=tau)
+    head = LocalHead(D, D, cfg).double()
+    _identity_attention(head)
+    patches, words = torch.randn(2, 3, 4, D).double(), torch.randn(2, 3, D).double()
+    patch_mask = torch.tensor([[True, True, False], [True, True, True]])
+    word_mask = torch.tensor([[True, True, False], [True, False, False]])
+    expected = torch.empty(2, 2).double()
+    for i in range(2):
+        regions = patches[i][patch_mask[i]].flatten(0, 1)
+        for j in range(2):
+            per_word = []
+            for k in torch.nonzero(word_mask[j]).flatten():
+                c = F.cosine_similarity(words[j, k][None], regions, dim=-1)
+                per_word.append(((c / tau).softmax(0) * c).sum())
+            expected[i, j] = torch.stack(per_word).mean()
+    torch.testing.assert_close(head.pairwise_scores(patches, patch_mask, words, word_mask), expected)
+    for t in range(3):
+        heat = rollout_heatmap(head, patches[1, t : t + 1], words[:1], word_mask[:1])[0]
+        c = F.normalize(words[0, :2], dim=-1) @ F.normalize(patches[1, t], dim=-1).T  # [2 words, N]
+        torch.testing.assert_close(heat, (c / tau).softmax(-1).mean(0).float())
 
 
 def test_global_head_pooling_and_scores():
@@ -213,6 +244,13 @@ def test_bad_configs_and_shapes_raise_clear_errors():
         LocalHead(DP, DW, LocalHeadConfig(embed_dim=D, num_heads=2, similarity_prior=1.0))
     with pytest.raises(ValueError, match="similarity_prior >= 0"):
         LocalHeadConfig(similarity_prior=-1.0)
+    with pytest.raises(ValueError, match="score must be 'pooled' or 'alignment'"):
+        LocalHeadConfig(score="max")
+    with pytest.raises(ValueError, match="variant 'none' has none"):
+        LocalHeadConfig(variant="none", similarity_prior=1.0)
+    pooled_only = LocalHead(D, D, LocalHeadConfig(embed_dim=D, num_heads=2, variant="none"))
+    with pytest.raises(ValueError, match=r"no attention to roll out; use local_head\.score=alignment"):
+        rollout_heatmap(pooled_only, torch.randn(2, 3, D), torch.randn(1, 2, D), torch.ones(1, 2).bool())
     with pytest.raises(ValueError, match="similarity_prior_text must be 'words' or 'sentence'"):
         LocalHeadConfig(similarity_prior_text="eot")
     with pytest.raises(ValueError, match="frame_pooling"):

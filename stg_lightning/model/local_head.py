@@ -24,17 +24,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from stg_lightning.model.attention import AttentionKind, CrossBlock, MultiHeadAttention, SelfBlock
+from stg_lightning.model.attention import (
+    AttentionKind,
+    CrossBlock,
+    MultiHeadAttention,
+    SelfBlock,
+    safe_key_mask,
+)
 from stg_lightning.model.global_head import masked_mean
 from stg_lightning.model.init import copy_init
 
-Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross", "cross"]
+Variant = Literal["cross_self_cross", "self_cross", "cross_self", "cross_cross", "cross", "none"]
 VARIANT_LAYERS: dict[str, tuple[str, ...]] = {
     "cross_self_cross": ("cross", "self", "cross"),
     "self_cross": ("self", "cross"),
     "cross_self": ("cross", "self"),
     "cross_cross": ("cross", "cross"),
     "cross": ("cross",),  # regions stay the backbone's patches: no attention among them
+    "none": (),  # projections only: regions and words meet in the score alone
 }
 AttentionMaps = list[tuple[str, dict[str, Tensor]]]
 
@@ -52,7 +59,10 @@ class LocalHeadConfig:
     while the learned logits add to it; needs patch and word tokens of one width (one joint space);
     similarity_prior_text: what the prior reads of the text, each word's own token ("words") or, for every
     word, the sentence token ("sentence": the last word slot, where `backbone.words_with_sentence` or
-    `text_tokens=sentence` puts it), so words a backbone never aligned with frames get its frame-level choice."""
+    `text_tokens=sentence` puts it), so words a backbone never aligned with frames get its frame-level choice;
+    score: how a pair is scored after the stack, "pooled" (the paper: cos of the mean region and the mean
+    word) or "alignment" (late interaction: each word's cosines with the regions averaged under their
+    softmax at `temperature`, then the mean over words; the rollout reads that softmax as a last map)."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -66,6 +76,7 @@ class LocalHeadConfig:
     text_tokens: Literal["words", "sentence"] = "words"
     similarity_prior: float = 0.0
     similarity_prior_text: Literal["words", "sentence"] = "words"
+    score: Literal["pooled", "alignment"] = "pooled"
 
     def __post_init__(self) -> None:
         for key in ("text_tokens", "similarity_prior_text"):
@@ -76,6 +87,12 @@ class LocalHeadConfig:
         if self.variant not in VARIANT_LAYERS:
             raise ValueError(
                 f"LocalHeadConfig.variant must be one of {sorted(VARIANT_LAYERS)}, got {self.variant!r}"
+            )
+        if self.score not in ("pooled", "alignment"):
+            raise ValueError(f"LocalHeadConfig.score must be 'pooled' or 'alignment', got {self.score!r}")
+        if self.similarity_prior and "cross" not in VARIANT_LAYERS[self.variant]:
+            raise ValueError(
+                f"LocalHeadConfig.similarity_prior biases cross-attention; variant {self.variant!r} has none"
             )
         if self.chunk_size < 1 or self.temperature <= 0 or self.similarity_prior < 0:
             raise ValueError(
@@ -108,7 +125,7 @@ class LocalHead(nn.Module):
                 if isinstance(attention, MultiHeadAttention):
                     copy_init(attention.query, attention.key)
         # Leading self blocks see one modality only: run them once per video / per text, not per pair.
-        self.num_unpaired = layers.index("cross")
+        self.num_unpaired = layers.index("cross") if "cross" in layers else len(layers)
 
     @property
     def layer_kinds(self) -> tuple[str, ...]:
@@ -154,11 +171,24 @@ class LocalHead(nn.Module):
             maps.append((kind, m))
         return regions, words, maps
 
-    @staticmethod
-    def _score(regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
+    def _score(self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor) -> Tensor:
+        """Scores [...] of regions [..., R, d] and words [..., K, d] (leading dims broadcast)."""
+        if self.cfg.score == "alignment":
+            return self._alignment(regions, region_mask, words, word_mask)[0]
         video = masked_mean(regions, region_mask, dim=-2)
         text = masked_mean(words, word_mask, dim=-2)
         return F.cosine_similarity(video, text, dim=-1)
+
+    def _alignment(
+        self, regions: Tensor, region_mask: Tensor, words: Tensor, word_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Late-interaction scores [...] and each word's softmax over the regions [..., K, R]: a word scores
+        the cosines of the regions it attends to, so the pair's score comes from where its heat is."""
+        cos = F.normalize(words, dim=-1) @ F.normalize(regions, dim=-1).transpose(-1, -2)
+        valid = safe_key_mask(region_mask)[..., None, :]
+        attn = (cos / self.cfg.temperature).masked_fill(~valid, float("-inf")).softmax(dim=-1)
+        per_word = (attn * cos).sum(-1)
+        return masked_mean(per_word[..., None], word_mask, dim=-2)[..., 0], attn
 
     def _unpaired(self, regions, region_mask, words, word_mask):
         return self._run(slice(0, self.num_unpaired), regions, region_mask, words, word_mask)[:2]
@@ -169,7 +199,9 @@ class LocalHead(nn.Module):
         """Scores [Bv, C] of videos [Bv, R, d] × texts [C, K, d] via broadcasting (no input copies);
         `unit`: the backbone tokens of the prior (videos [Bv, R, D], texts [C, K, D]) or None."""
         prior = None if unit is None else self._prior(*unit, paired=True)  # [Bv, C, R, K]
-        if self.num_unpaired == len(self.blocks) - 1:
+        if self.num_unpaired == len(self.blocks):  # no block depends on the pair: only the score does
+            return self._score(regions[:, None], region_mask[:, None], words[None], word_mask[None])
+        if self.num_unpaired == len(self.blocks) - 1 and self.cfg.score == "pooled":
             return self._last_cross_scores(regions, region_mask, words, word_mask, prior)
         rm, wm = region_mask[:, None], word_mask[None]
         r, w, _ = self._run(
@@ -229,4 +261,8 @@ class LocalHead(nn.Module):
         regions, region_mask, w, wm, unit = self._inputs(patches, patch_mask, words, word_mask)
         prior = None if unit is None else self._prior(*unit, paired=False)
         regions, w, maps = self._run(slice(None), regions, region_mask, w, wm, return_attention, prior)
+        if return_attention and self.cfg.score == "alignment":
+            maps.append(
+                ("alignment", {"word_to_region": self._alignment(regions, region_mask, w, wm)[1][:, None]})
+            )
         return regions, region_mask, w, wm, maps
