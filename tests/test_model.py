@@ -212,6 +212,18 @@ def test_alignment_score_and_its_heat_by_hand():
         torch.testing.assert_close(heat, (c / tau).softmax(-1).mean(0).float())
 
 
+def test_centred_patches_ignore_what_a_frame_shares():
+    """With `centre_patches`, adding one vector to every patch of a frame (a different one per frame) leaves
+    every score unchanged; without it the scores move."""
+    patches, patch_mask, words, word_mask = _inputs()
+    shifted = patches + 3 * torch.randn(patches.shape[0], patches.shape[1], 1, DP)
+    for centre in (True, False):
+        head = _head("none", score="alignment", centre_patches=centre)
+        before = head.pairwise_scores(patches, patch_mask, words, word_mask)
+        after = head.pairwise_scores(shifted, patch_mask, words, word_mask)
+        assert torch.allclose(before, after, atol=1e-5) == centre
+
+
 def test_global_head_pooling_and_scores():
     torch.manual_seed(0)
     head = GlobalHead(6, 5, GlobalHeadConfig(embed_dim=4))

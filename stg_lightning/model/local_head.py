@@ -62,7 +62,10 @@ class LocalHeadConfig:
     `text_tokens=sentence` puts it), so words a backbone never aligned with frames get its frame-level choice;
     score: how a pair is scored after the stack, "pooled" (the paper: cos of the mean region and the mean
     word) or "alignment" (late interaction: each word's cosines with the regions averaged under their
-    softmax at `temperature`, then the mean over words; the rollout reads that softmax as a last map)."""
+    softmax at `temperature`, then the mean over words; the rollout reads that softmax as a last map);
+    centre_patches: subtract each frame's mean patch token before the projection, removing what all patches
+    of a frame share (the context a backbone's global layers mix into every patch), so a region keeps its own
+    content; the prior still reads the backbone's tokens."""
 
     embed_dim: int = 512
     num_heads: int = 8
@@ -77,6 +80,7 @@ class LocalHeadConfig:
     similarity_prior: float = 0.0
     similarity_prior_text: Literal["words", "sentence"] = "words"
     score: Literal["pooled", "alignment"] = "pooled"
+    centre_patches: bool = False
 
     def __post_init__(self) -> None:
         for key in ("text_tokens", "similarity_prior_text"):
@@ -139,7 +143,8 @@ class LocalHead(nn.Module):
                 f"LocalHead: patches must be [B, T, N, D] with patch_mask [B, T] (frame validity), "
                 f"got {tuple(patches.shape)} and {tuple(patch_mask.shape)}"
             )
-        regions = self.patch_proj(patches).flatten(1, 2)
+        own = patches - patches.mean(dim=2, keepdim=True) if self.cfg.centre_patches else patches
+        regions = self.patch_proj(own).flatten(1, 2)
         region_mask = patch_mask.bool().repeat_interleave(patches.shape[2], dim=1)
         unit = None
         if self.cfg.similarity_prior:
